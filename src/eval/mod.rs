@@ -1,0 +1,160 @@
+//! Running schedulers over episodes, in parallel and deterministically, and summarising.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::sched::{SchedError, Scheduler, SchedulerSpec};
+use crate::sim::{Env, EpisodeStats, Observation, SimConfig, SimError};
+use crate::workload::arrivals::JobSequence;
+
+/// One episode to run: its job sequence and the seed of its random draws.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    pub seed: u64,
+    pub jobs: JobSequence,
+}
+
+/// Runs one episode to the end with `sched`, reusing `env` and `obs`.
+pub fn run_episode(
+    env: &mut Env,
+    sched: &mut dyn Scheduler,
+    episode: &Episode,
+    obs: &mut Observation,
+) -> Result<EpisodeStats, SimError> {
+    env.reset(&episode.jobs, episode.seed)?;
+    sched.reset(episode.seed);
+    while !env.done() {
+        env.observe(obs);
+        let action = sched.decide(obs);
+        env.step(action)?;
+    }
+    Ok(env.stats())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Sched(#[from] SchedError),
+    #[error("scheduler {scheduler}, episode with seed {seed}: {source}")]
+    Sim {
+        scheduler: String,
+        seed: u64,
+        source: SimError,
+    },
+}
+
+/// Results of one scheduler over all episodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchedulerResult {
+    pub name: String,
+    pub mean_avg_jct_s: f64,
+    pub std_avg_jct_s: f64,
+    pub mean_makespan_s: f64,
+    /// Percentiles of all JCTs of all episodes pooled, seconds.
+    pub p50_jct_s: f64,
+    pub p95_jct_s: f64,
+    pub mean_decisions: f64,
+    pub mean_events: f64,
+    pub mean_utilisation: f64,
+    pub episodes: Vec<EpisodeStats>,
+}
+
+impl SchedulerResult {
+    pub fn from_episodes(name: String, episodes: Vec<EpisodeStats>) -> Self {
+        let n = episodes.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&EpisodeStats) -> f64| episodes.iter().map(f).sum::<f64>() / n;
+        let m = mean(&|e| e.avg_jct_s);
+        let var = if episodes.len() > 1 {
+            episodes
+                .iter()
+                .map(|e| (e.avg_jct_s - m).powi(2))
+                .sum::<f64>()
+                / (episodes.len() - 1) as f64
+        } else {
+            0.0
+        };
+        let mut all: Vec<f64> = episodes
+            .iter()
+            .flat_map(|e| e.jct_s.iter().flatten().copied())
+            .collect();
+        all.sort_by(f64::total_cmp);
+        Self {
+            mean_avg_jct_s: m,
+            std_avg_jct_s: var.sqrt(),
+            mean_makespan_s: mean(&|e| e.makespan_s),
+            p50_jct_s: crate::sim::stats::percentile(&all, 50.0),
+            p95_jct_s: crate::sim::stats::percentile(&all, 95.0),
+            mean_decisions: mean(&|e| e.decisions as f64),
+            mean_events: mean(&|e| e.events.total() as f64),
+            mean_utilisation: mean(&|e| e.utilisation),
+            name,
+            episodes,
+        }
+    }
+}
+
+/// Builds one scheduler instance per call, so that every parallel task owns its own.
+pub trait SchedulerFactory: Sync {
+    fn label(&self) -> String;
+    fn build(&self) -> Result<Box<dyn Scheduler>, SchedError>;
+}
+
+impl SchedulerFactory for SchedulerSpec {
+    fn label(&self) -> String {
+        self.to_string()
+    }
+    fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
+        SchedulerSpec::build(self)
+    }
+}
+
+/// Runs every scheduler on every episode, episodes in parallel. Results do not depend on
+/// the number of threads: each (scheduler, episode) pair runs alone from its own seed, and
+/// results are collected in input order.
+pub fn evaluate(
+    cfg: &SimConfig,
+    schedulers: &[&dyn SchedulerFactory],
+    episodes: &[Episode],
+    on_done: &(dyn Fn() + Sync),
+) -> Result<Vec<SchedulerResult>, EvalError> {
+    for f in schedulers {
+        f.build()?;
+    }
+    let pairs: Vec<(usize, usize)> = (0..schedulers.len())
+        .flat_map(|s| (0..episodes.len()).map(move |e| (s, e)))
+        .collect();
+    let results: Vec<Result<EpisodeStats, EvalError>> = pairs
+        .par_iter()
+        .map_init(
+            || (Env::new(cfg.clone()), Observation::default()),
+            |(env, obs), &(s, e)| {
+                let env = env.as_mut().map_err(|err| EvalError::Sim {
+                    scheduler: schedulers[s].label(),
+                    seed: episodes[e].seed,
+                    source: err.clone(),
+                })?;
+                let mut sched = schedulers[s].build()?;
+                let r = run_episode(env, sched.as_mut(), &episodes[e], obs).map_err(|source| {
+                    EvalError::Sim {
+                        scheduler: schedulers[s].label(),
+                        seed: episodes[e].seed,
+                        source,
+                    }
+                });
+                on_done();
+                r
+            },
+        )
+        .collect();
+    let mut it = results.into_iter();
+    schedulers
+        .iter()
+        .map(|f| {
+            let eps = it
+                .by_ref()
+                .take(episodes.len())
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(SchedulerResult::from_episodes(f.label(), eps))
+        })
+        .collect()
+}

@@ -1,0 +1,415 @@
+//! The `mpda` command line: parses arguments, calls the library, prints results.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use mpda::config::{EvalConfig, ReplayConfig, WorkloadConfig};
+use mpda::eval::{self, SchedulerFactory, SchedulerResult};
+use mpda::sched::{HEURISTICS, SchedulerSpec};
+use mpda::workload::arrivals::ArrivalProcess;
+
+#[derive(Parser)]
+#[command(
+    name = "mpda",
+    version,
+    about = "Spark job scheduling lab: a Decima-faithful simulator and schedulers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run schedulers over many seeded episodes and compare them.
+    Eval(EvalArgs),
+    /// Measure simulator throughput (events per second) and parallel scaling.
+    Bench(BenchArgs),
+    /// Inspect trace folders.
+    #[command(subcommand)]
+    Trace(TraceCommand),
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Load and validate every trace of a folder (DIR/<size>/<query>.json[.gz]).
+    Check { dir: PathBuf },
+}
+
+#[derive(Args, Clone)]
+struct WorkloadArgs {
+    /// Experiment config (TOML); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Trace folder: DIR/<size>/<query>.json[.gz].
+    #[arg(long)]
+    traces: Option<PathBuf>,
+    /// Replay the job sequences of a file in reference-episodes.json format.
+    #[arg(long, requires = "scenario")]
+    replay: Option<PathBuf>,
+    /// Scenario of the replay file.
+    #[arg(long, requires = "replay")]
+    scenario: Option<String>,
+    /// Batch arrivals: N jobs at t = 0.
+    #[arg(long, conflicts_with_all = ["replay", "stream"])]
+    batch: Option<usize>,
+    /// Poisson arrivals: N jobs after the initial ones.
+    #[arg(long)]
+    stream: Option<usize>,
+    /// Jobs present at t = 0 with --stream.
+    #[arg(long, default_value_t = 1, requires = "stream")]
+    init_jobs: usize,
+    /// Mean gap between arrivals with --stream, seconds.
+    #[arg(long, default_value_t = 25.0, requires = "stream")]
+    interval_s: f64,
+    /// Sizes to sample, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<String>>,
+    /// Queries to sample, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    queries: Option<Vec<String>>,
+    /// Number of executors (overrides the config and the replay scenario).
+    #[arg(long)]
+    executors: Option<u32>,
+    /// Number of episodes (for a replay: its first N episodes).
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Seed of the first episode.
+    #[arg(long)]
+    first_seed: Option<u64>,
+    /// Worker threads for episodes (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Scheduler, e.g. fair, fifo, weighted-fair[alpha=-1], sjf-cp, random; repeat the
+    /// flag or separate with commas.
+    #[arg(long = "scheduler", short = 's')]
+    schedulers: Vec<String>,
+    /// Write per-episode results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Scheduler to drive the episodes.
+    #[arg(long, default_value = "fair")]
+    scheduler: String,
+    /// Times each episode is repeated in the single-threaded measurement.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Eval(a) => cmd_eval(a),
+        Command::Bench(a) => cmd_bench(a),
+        Command::Trace(TraceCommand::Check { dir }) => cmd_trace_check(&dir),
+    }
+}
+
+/// A config from `--config` (if any) with the flags applied on top.
+fn build_config(a: &WorkloadArgs) -> Result<(EvalConfig, PathBuf)> {
+    let (mut cfg, origin) = match &a.config {
+        Some(p) => (EvalConfig::load(p)?, p.clone()),
+        None => (EvalConfig::default(), PathBuf::from("command line")),
+    };
+    if let Some(t) = &a.traces {
+        cfg.workload.traces = t.clone();
+    }
+    if cfg.workload.traces.as_os_str().is_empty() {
+        bail!("no traces: give --traces DIR or --config FILE");
+    }
+    if let (Some(file), Some(scenario)) = (&a.replay, &a.scenario) {
+        cfg.workload.replay = Some(ReplayConfig {
+            file: file.clone(),
+            scenario: scenario.clone(),
+        });
+        cfg.workload.arrivals = None;
+    }
+    if let Some(jobs) = a.batch {
+        cfg.workload.arrivals = Some(ArrivalProcess::Batch { jobs });
+        cfg.workload.replay = None;
+    }
+    if let Some(stream_jobs) = a.stream {
+        cfg.workload.arrivals = Some(ArrivalProcess::Poisson {
+            init_jobs: a.init_jobs,
+            stream_jobs,
+            mean_interval_ms: a.interval_s * 1000.0,
+        });
+        cfg.workload.replay = None;
+    }
+    if a.sizes.is_some() {
+        cfg.workload.sizes = a.sizes.clone();
+    }
+    if a.queries.is_some() {
+        cfg.workload.queries = a.queries.clone();
+    }
+    if let Some(n) = a.seeds {
+        cfg.eval.seeds = n;
+    }
+    if let Some(s) = a.first_seed {
+        cfg.eval.first_seed = s;
+    }
+    Ok((cfg, origin))
+}
+
+struct Prepared {
+    cfg: EvalConfig,
+    workload: mpda::config::ResolvedWorkload,
+}
+
+fn prepare(a: &WorkloadArgs) -> Result<Prepared> {
+    if let Some(n) = a.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting up the thread pool")?;
+    }
+    let (mut cfg, origin) = build_config(a)?;
+    let w: &WorkloadConfig = &cfg.workload;
+    let workload = w.resolve(&origin, cfg.eval.seeds, cfg.eval.first_seed)?;
+    if workload.episodes.is_empty() {
+        bail!("no episodes to run (seeds = {})", cfg.eval.seeds);
+    }
+    if let Some(n) = workload.replay_exec_cap {
+        cfg.sim.executors = n;
+    }
+    if let Some(n) = a.executors {
+        cfg.sim.executors = n;
+    }
+    cfg.sim
+        .validate()
+        .map_err(|m| anyhow::anyhow!("{}: sim: {m}", origin.display()))?;
+    Ok(Prepared { cfg, workload })
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}]"
+        ))
+        .expect("static template"),
+    );
+    pb
+}
+
+fn cmd_eval(a: EvalArgs) -> Result<()> {
+    let p = prepare(&a.workload)?;
+    let mut names: Vec<String> = Vec::new();
+    for s in &a.schedulers {
+        names.extend(SchedulerSpec::parse_list(s)?.iter().map(|x| x.to_string()));
+    }
+    if names.is_empty() {
+        names = p.cfg.eval.schedulers.clone();
+    }
+    let specs = names
+        .iter()
+        .map(|n| SchedulerSpec::parse(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let factories: Vec<&dyn SchedulerFactory> =
+        specs.iter().map(|s| s as &dyn SchedulerFactory).collect();
+    let eps = &p.workload.episodes;
+    eprintln!(
+        "{}: {} episodes, {} executors, {} scheduler(s)",
+        p.workload.description,
+        eps.len(),
+        p.cfg.sim.executors,
+        specs.len()
+    );
+    let pb = progress((eps.len() * specs.len()) as u64, "episodes");
+    let t0 = Instant::now();
+    let results = eval::evaluate(&p.cfg.sim, &factories, eps, &|| pb.inc(1))?;
+    pb.finish_and_clear();
+    print_table(&results);
+    eprintln!("({:.2} s)", t0.elapsed().as_secs_f64());
+    if let Some(path) = &a.json {
+        write_json(path, &p, &results)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_table(results: &[SchedulerResult]) {
+    println!(
+        "{:<28} {:>18} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "scheduler",
+        "avg JCT s (±std)",
+        "makespan s",
+        "p50 JCT s",
+        "p95 JCT s",
+        "decisions",
+        "events",
+        "util"
+    );
+    for r in results {
+        println!(
+            "{:<28} {:>18} {:>12.1} {:>10.1} {:>10.1} {:>10.0} {:>10.0} {:>7.3}",
+            r.name,
+            format!("{:.2} ± {:.2}", r.mean_avg_jct_s, r.std_avg_jct_s),
+            r.mean_makespan_s,
+            r.p50_jct_s,
+            r.p95_jct_s,
+            r.mean_decisions,
+            r.mean_events,
+            r.mean_utilisation
+        );
+    }
+}
+
+fn write_json(path: &Path, p: &Prepared, results: &[SchedulerResult]) -> Result<()> {
+    let mut schedulers = serde_json::Map::new();
+    for r in results {
+        schedulers.insert(r.name.clone(), serde_json::to_value(r)?);
+    }
+    let doc = serde_json::json!({
+        "mpda_version": env!("CARGO_PKG_VERSION"),
+        "workload": {
+            "description": p.workload.description,
+            "traces": p.cfg.workload.traces,
+            "episodes": p.workload.episodes.len(),
+        },
+        "sim": p.cfg.sim,
+        "schedulers": schedulers,
+    });
+    mpda::io::write_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// decima-sim's measured event-loop speed on this machine class (docs: 71k–106k events/s).
+const REFERENCE_EVENTS_PER_S: (f64, f64) = (71_000.0, 106_000.0);
+
+fn cmd_bench(a: BenchArgs) -> Result<()> {
+    let t_load = Instant::now();
+    let p = prepare(&a.workload)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let spec = SchedulerSpec::parse(&a.scheduler)?;
+    let eps = &p.workload.episodes;
+    println!(
+        "workload: {} ({} episodes, {} executors); traces parsed in {load_s:.2} s (not timed below)",
+        p.workload.description,
+        eps.len(),
+        p.cfg.sim.executors
+    );
+
+    // Job instantiation: reset from already-parsed traces.
+    let mut env = mpda::sim::Env::new(p.cfg.sim.clone())?;
+    let jobs: usize = eps.iter().map(|e| e.jobs.len()).sum();
+    let t = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        for e in eps {
+            env.reset(&e.jobs, e.seed)?;
+        }
+    }
+    let per_job_us = t.elapsed().as_secs_f64() * 1e6 / (rounds * jobs) as f64;
+    println!("job instantiation: {per_job_us:.2} µs per job (reset of {jobs} jobs x {rounds})");
+
+    // Single-threaded event loop.
+    let mut obs = mpda::sim::Observation::default();
+    let mut sched = spec.build()?;
+    let pb = progress((eps.len() * a.repeat) as u64, "single-threaded");
+    let (mut events, mut decisions, mut best) = (0u64, 0u64, f64::INFINITY);
+    let t = Instant::now();
+    for e in eps {
+        for _ in 0..a.repeat {
+            let t_ep = Instant::now();
+            let s = eval::run_episode(&mut env, sched.as_mut(), e, &mut obs)?;
+            best = best.min(t_ep.elapsed().as_secs_f64());
+            events += s.events.total();
+            decisions += s.decisions;
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    let wall = t.elapsed().as_secs_f64();
+    let runs = (eps.len() * a.repeat) as f64;
+    let eps_s = events as f64 / wall;
+    println!(
+        "single thread: {:.0} events/s, {:.0} decisions/s, {:.1} ms per episode (best {:.1} ms), {:.0} events per episode",
+        eps_s,
+        decisions as f64 / wall,
+        wall * 1000.0 / runs,
+        best * 1000.0,
+        events as f64 / runs
+    );
+    println!(
+        "vs decima-sim's event loop (71k-106k events/s, measured on this machine class): {:.0}x-{:.0}x",
+        eps_s / REFERENCE_EVENTS_PER_S.1,
+        eps_s / REFERENCE_EVENTS_PER_S.0
+    );
+
+    // Parallel scaling over episodes: same work at 1 thread and at all cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut base = 0.0;
+    for threads in [1, cores] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let t = Instant::now();
+        let results = pool.install(|| eval::evaluate(&p.cfg.sim, &[&spec], eps, &|| {}))?;
+        let wall = t.elapsed().as_secs_f64();
+        let ev: f64 = results[0]
+            .episodes
+            .iter()
+            .map(|e| e.events.total() as f64)
+            .sum();
+        if threads == 1 {
+            base = wall;
+        }
+        println!(
+            "rayon {threads} thread(s): {:.2} s for {} episodes, {:.0} events/s, speed-up {:.2}x",
+            wall,
+            eps.len(),
+            ev / wall,
+            base / wall
+        );
+    }
+    Ok(())
+}
+
+fn cmd_trace_check(dir: &Path) -> Result<()> {
+    let lib = mpda::workload::TraceLibrary::load_dir(dir)?;
+    let stages: usize = lib.jobs().iter().map(|j| j.stages.len()).sum();
+    let tasks: u64 = lib.jobs().iter().map(|j| j.num_tasks()).sum();
+    println!(
+        "{}: {} jobs ({} sizes x {} queries), {stages} stages, {tasks} tasks: all valid",
+        dir.display(),
+        lib.jobs().len(),
+        lib.sizes().len(),
+        lib.queries().len()
+    );
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn heuristics_help() -> String {
+    HEURISTICS
+        .iter()
+        .map(|(n, d)| format!("  {n}: {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,241 @@
+//! Schedulers: one trait, heuristics behind it, and a registry that builds them from
+//! names such as `weighted-fair[alpha=-1]`.
+
+mod fair;
+mod random;
+mod sjf_cp;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::sim::{Action, Observation};
+
+pub use fair::{Fifo, Partition, WeightedFair};
+pub use random::RandomScheduler;
+pub use sjf_cp::SjfCp;
+
+/// Decides where the executors of a scheduling event go. A scheduler sees only the
+/// [`Observation`], exactly as a learned policy does, and may keep state across the
+/// decisions of one episode; `reset` starts a new episode.
+pub trait Scheduler: Send {
+    /// Canonical name with parameters, as accepted by [`SchedulerSpec::parse`].
+    fn name(&self) -> String;
+    /// Called before each episode with the episode's seed.
+    fn reset(&mut self, _seed: u64) {}
+    fn decide(&mut self, obs: &Observation) -> Action;
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum SchedError {
+    #[error("scheduler \"{spec}\": {msg}")]
+    Spec { spec: String, msg: String },
+}
+
+/// A scheduler name with parameters: `name` or `name[key=value,key=value]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerSpec {
+    pub name: String,
+    pub params: BTreeMap<String, String>,
+}
+
+/// The heuristics and their parameters, for help texts and errors.
+pub const HEURISTICS: &[(&str, &str)] = &[
+    (
+        "fifo",
+        "Spark's FIFO: the oldest job takes every executor it can use; [cumulative=true] reproduces decima-sim's spark_fifo counter quirk",
+    ),
+    (
+        "fair",
+        "Decima's dynamic partition: equal shares, filled in arrival order",
+    ),
+    (
+        "weighted-fair",
+        "shares proportional to remaining work^alpha; [alpha=-1] (default 0 = fair)",
+    ),
+    (
+        "sjf-cp",
+        "shortest remaining work first; within a job, the longest remaining critical path",
+    ),
+    ("random", "a uniformly random schedulable stage and limit"),
+];
+
+impl SchedulerSpec {
+    pub fn parse(text: &str) -> Result<Self, SchedError> {
+        let err = |msg: String| SchedError::Spec {
+            spec: text.to_string(),
+            msg,
+        };
+        let text_t = text.trim();
+        let (name, rest) = match text_t.find('[') {
+            Some(i) => {
+                let inner = text_t[i + 1..]
+                    .strip_suffix(']')
+                    .ok_or_else(|| err("missing closing ']'".into()))?;
+                (&text_t[..i], Some(inner))
+            }
+            None => (text_t, None),
+        };
+        if name.is_empty() {
+            return Err(err("empty scheduler name".into()));
+        }
+        let mut params = BTreeMap::new();
+        if let Some(inner) = rest {
+            for kv in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| err(format!("parameter \"{kv}\" is not key=value")))?;
+                if params
+                    .insert(k.trim().to_string(), v.trim().to_string())
+                    .is_some()
+                {
+                    return Err(err(format!("parameter \"{}\" given twice", k.trim())));
+                }
+            }
+        }
+        Ok(Self {
+            name: name.to_string(),
+            params,
+        })
+    }
+
+    /// Splits a comma-separated list of specs, ignoring commas inside brackets.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, SchedError> {
+        let mut out = Vec::new();
+        let (mut depth, mut start) = (0i32, 0);
+        for (i, c) in text.char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.push(Self::parse(&text[start..i])?);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.push(Self::parse(&text[start..])?);
+        Ok(out)
+    }
+
+    fn err(&self, msg: impl Into<String>) -> SchedError {
+        SchedError::Spec {
+            spec: self.to_string(),
+            msg: msg.into(),
+        }
+    }
+
+    /// Checks that only `allowed` parameters are present.
+    pub fn allow(&self, allowed: &[&str]) -> Result<(), SchedError> {
+        match self.params.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) if allowed.is_empty() => {
+                Err(self.err(format!("unknown parameter \"{k}\" (it takes none)")))
+            }
+            Some(k) => Err(self.err(format!(
+                "unknown parameter \"{k}\" (allowed: {})",
+                allowed.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn get_f64(&self, key: &str, default: f64) -> Result<f64, SchedError> {
+        match self.params.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| self.err(format!("{key}={v} is not a finite number"))),
+        }
+    }
+
+    pub fn get_bool(&self, key: &str, default: bool) -> Result<bool, SchedError> {
+        match self.params.get(key).map(String::as_str) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(v) => Err(self.err(format!("{key}={v} must be true or false"))),
+        }
+    }
+
+    /// Builds a heuristic. Learned schedulers are built elsewhere (they need a model).
+    pub fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
+        match self.name.as_str() {
+            "fifo" => {
+                self.allow(&["cumulative"])?;
+                Ok(Box::new(Fifo::new(self.get_bool("cumulative", false)?)))
+            }
+            "fair" => {
+                self.allow(&[])?;
+                Ok(Box::new(WeightedFair::fair()))
+            }
+            "weighted-fair" => {
+                self.allow(&["alpha"])?;
+                Ok(Box::new(WeightedFair::new(self.get_f64("alpha", 0.0)?)))
+            }
+            "sjf-cp" => {
+                self.allow(&[])?;
+                Ok(Box::new(SjfCp::default()))
+            }
+            "random" => {
+                self.allow(&[])?;
+                Ok(Box::new(RandomScheduler::default()))
+            }
+            other => Err(self.err(format!(
+                "unknown scheduler \"{other}\" (known: {})",
+                HEURISTICS
+                    .iter()
+                    .map(|h| h.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for SchedulerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        if !self.params.is_empty() {
+            let kv: Vec<String> = self
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            write!(f, "[{}]", kv.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_params() {
+        let s = SchedulerSpec::parse("weighted-fair[alpha=-1]").unwrap();
+        assert_eq!(s.name, "weighted-fair");
+        assert_eq!(s.params["alpha"], "-1");
+        assert_eq!(s.to_string(), "weighted-fair[alpha=-1]");
+        let l = SchedulerSpec::parse_list("fair,weighted-fair[alpha=1,],fifo[cumulative=true]")
+            .unwrap();
+        assert_eq!(l.len(), 3);
+        assert!(SchedulerSpec::parse("fair[alpha").is_err());
+        assert!(
+            SchedulerSpec::parse("fair[alpha=1]")
+                .unwrap()
+                .build()
+                .is_err()
+        );
+        assert!(SchedulerSpec::parse("nope").unwrap().build().is_err());
+        assert!(
+            SchedulerSpec::parse("weighted-fair[alpha=x]")
+                .unwrap()
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! The reward: minus the job-time accumulated since the previous decision, so that an
+//! episode's rewards sum to minus the total job completion time (Decima §7).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Average JCT: reward = -(job-time in the system since the last step) / scale.
+    Mean,
+    /// Makespan: reward = -(time since the last step) / scale.
+    Makespan,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardConfig {
+    pub objective: Objective,
+    /// Divisor applied to rewards in ms (Decima: 1e5, so 1.0 = 100 job-seconds).
+    pub scale: f64,
+    /// Average-reward RL: subtract the running average reward rate times the step length.
+    pub differential: bool,
+    /// Number of recent (reward, duration) samples the average is taken over.
+    pub differential_window: usize,
+    /// Decima's quirk: a job that arrives and finishes entirely between two decisions is
+    /// never counted. `true` (the default, faithful) reproduces it; `false` counts every job,
+    /// so rewards always sum to exactly minus the total job time.
+    pub skip_unseen_jobs: bool,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        Self {
+            objective: Objective::Mean,
+            scale: 1e5,
+            differential: false,
+            differential_window: 100_000,
+            skip_unseen_jobs: true,
+        }
+    }
+}
+
+impl RewardConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(format!(
+                "reward.scale must be positive, found {}",
+                self.scale
+            ));
+        }
+        if self.differential && self.differential_window == 0 {
+            return Err("reward.differential_window must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Running average reward per ms over a window of recent steps (Decima's
+/// `AveragePerStepReward`); steps of zero length are skipped, as there.
+#[derive(Debug, Clone, Default)]
+pub struct AverageRewardRate {
+    window: VecDeque<(f64, f64)>,
+    sum_reward: f64,
+    sum_time: f64,
+}
+
+impl AverageRewardRate {
+    pub fn add(&mut self, reward: f64, dt_ms: f64, capacity: usize) {
+        if dt_ms <= 0.0 {
+            return;
+        }
+        if self.window.len() == capacity {
+            if let Some((r, t)) = self.window.pop_front() {
+                self.sum_reward -= r;
+                self.sum_time -= t;
+            }
+        }
+        self.window.push_back((reward, dt_ms));
+        self.sum_reward += reward;
+        self.sum_time += dt_ms;
+    }
+
+    pub fn rate(&self) -> f64 {
+        if self.sum_time > 0.0 {
+            self.sum_reward / self.sum_time
+        } else {
+            0.0
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! What an episode produced: JCTs, makespan, utilisation and counts.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ExecId, JobId};
+
+/// Which measurement wave a task's duration was drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wave {
+    Fresh,
+    First,
+    Rest,
+}
+
+/// Timeline events, by kind (decima's `sim_events`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCounts {
+    pub task: u64,
+    pub job: u64,
+    pub exec: u64,
+}
+
+impl EventCounts {
+    pub fn total(&self) -> u64 {
+        self.task + self.job + self.exec
+    }
+}
+
+/// One executed task, recorded when `SimConfig::record_tasks` is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub job: JobId,
+    /// Stage index within its job.
+    pub stage: u32,
+    pub task: u32,
+    pub executor: ExecId,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub wave: Wave,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeStats {
+    pub env_seed: u64,
+    pub jobs: usize,
+    pub finished: usize,
+    /// Mean JCT over finished jobs, seconds.
+    pub avg_jct_s: f64,
+    pub p50_jct_s: f64,
+    pub p95_jct_s: f64,
+    pub p99_jct_s: f64,
+    /// Simulated time when the episode ended, seconds.
+    pub makespan_s: f64,
+    /// Busy executor-time over executors × makespan.
+    pub utilisation: f64,
+    /// Scheduler decisions (`step` calls).
+    pub decisions: u64,
+    pub events: EventCounts,
+    /// Task draws per wave.
+    pub fresh_tasks: u64,
+    pub first_wave_tasks: u64,
+    pub rest_wave_tasks: u64,
+    /// Sum of the rewards of the episode.
+    pub total_reward: f64,
+    /// Job-time (ms) the reward counted; equals the sum of JCTs of a finished episode
+    /// unless Decima's unseen-job quirk dropped some jobs.
+    pub reward_job_time_ms: u64,
+    /// Jobs Decima's reward never counted (arrived and finished between two decisions).
+    pub unseen_jobs: usize,
+    /// JCT of each job in arrival order, seconds; `None` if it did not finish.
+    pub jct_s: Vec<Option<f64>>,
+}
+
+/// Percentile by linear interpolation between order statistics (numpy's default).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}

@@ -1,0 +1,247 @@
+//! Arrival processes: which jobs an episode runs, and when they arrive.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::numpy_rng::NumpyRandomState;
+use super::{JobTrace, TraceError, TraceLibrary};
+
+/// One job of an episode and its arrival time.
+#[derive(Debug, Clone)]
+pub struct JobArrival {
+    pub job: Arc<JobTrace>,
+    pub arrival_ms: u64,
+}
+
+/// The jobs an episode runs, in arrival order (ties keep generation order).
+pub type JobSequence = Vec<JobArrival>;
+
+/// Which (size, query) pairs a generator samples from, uniformly and independently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMix {
+    pub sizes: Vec<String>,
+    pub queries: Vec<String>,
+}
+
+impl JobMix {
+    /// Every size and query of a library.
+    pub fn all(lib: &TraceLibrary) -> Self {
+        Self {
+            sizes: lib.sizes(),
+            queries: lib.queries(),
+        }
+    }
+
+    /// Checks that every (size, query) pair exists, so that sampling never fails later.
+    pub fn validate(&self, lib: &TraceLibrary) -> Result<(), String> {
+        if self.sizes.is_empty() || self.queries.is_empty() {
+            return Err("the job mix needs at least one size and one query".into());
+        }
+        for s in &self.sizes {
+            for q in &self.queries {
+                if lib.by_size_query(s, q).is_none() {
+                    return Err(format!(
+                        "no trace for size \"{s}\" query \"{q}\" in {} (sizes there: {:?})",
+                        lib.dir.display(),
+                        lib.sizes()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A generated arrival process. Sequences are drawn with numpy's legacy RandomState in
+/// Decima's call order, so that for Decima's traces and size/query lists a seed gives
+/// exactly decima-sim's job sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ArrivalProcess {
+    /// `jobs` jobs, all present at t = 0.
+    Batch { jobs: usize },
+    /// `init_jobs` at t = 0, then `stream_jobs` with exponential gaps of mean
+    /// `mean_interval_ms` (truncated to whole ms, as Decima does).
+    Poisson {
+        init_jobs: usize,
+        stream_jobs: usize,
+        mean_interval_ms: f64,
+    },
+}
+
+impl ArrivalProcess {
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            ArrivalProcess::Batch { jobs } if jobs == 0 => {
+                Err("batch arrivals need at least one job".into())
+            }
+            ArrivalProcess::Poisson {
+                init_jobs,
+                stream_jobs,
+                mean_interval_ms,
+            } => {
+                if init_jobs + stream_jobs == 0 {
+                    Err("poisson arrivals need at least one job".into())
+                } else if !(mean_interval_ms.is_finite() && mean_interval_ms > 0.0) {
+                    Err(format!(
+                        "mean_interval_ms must be positive, found {mean_interval_ms}"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Draws the job sequence of one episode. The caller must have validated `mix`.
+    pub fn generate(&self, lib: &TraceLibrary, mix: &JobMix, seed: u64) -> JobSequence {
+        // numpy seeds are 32-bit; Decima's seeds (10,000,000 + i) fit.
+        let mut rng = NumpyRandomState::new(seed as u32);
+        let pick = |size: u32, query: u32| {
+            Arc::clone(
+                lib.by_size_query(&mix.sizes[size as usize], &mix.queries[query as usize])
+                    .expect("job mix validated against the library"),
+            )
+        };
+        let (init, stream, interval) = match *self {
+            ArrivalProcess::Batch { jobs } => (jobs, 0, 0.0),
+            ArrivalProcess::Poisson {
+                init_jobs,
+                stream_jobs,
+                mean_interval_ms,
+            } => (init_jobs, stream_jobs, mean_interval_ms),
+        };
+        let (ns, nq) = (mix.sizes.len() as u32, mix.queries.len() as u32);
+        let mut seq = Vec::with_capacity(init + stream);
+        for _ in 0..init {
+            let q = rng.randint(nq);
+            let s = rng.randint(ns);
+            seq.push(JobArrival {
+                job: pick(s, q),
+                arrival_ms: 0,
+            });
+        }
+        let mut t = 0u64;
+        for _ in 0..stream {
+            t += rng.exponential(interval) as u64;
+            let s = rng.randint(ns);
+            let q = rng.randint(nq);
+            seq.push(JobArrival {
+                job: pick(s, q),
+                arrival_ms: t,
+            });
+        }
+        seq
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Replay files (the format of decima-tpch's reference-episodes.json).
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReplayFile {
+    #[serde(default)]
+    pub common_settings: ReplaySettings,
+    pub scenarios: BTreeMap<String, ReplayScenario>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReplaySettings {
+    pub exec_cap: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReplayScenario {
+    pub exec_cap: Option<u32>,
+    pub episodes: Vec<ReplayEpisode>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReplayEpisode {
+    pub env_seed: u64,
+    /// `[job name, arrival ms]` in arrival order.
+    pub jobs: Vec<(String, u64)>,
+    /// Results recorded by whoever produced the file (kept for comparisons).
+    #[serde(default)]
+    pub results: serde_json::Value,
+}
+
+/// One scenario of a replay file, resolved against a trace library.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub file: PathBuf,
+    pub scenario: String,
+    /// Executors from the scenario, else from the common settings.
+    pub exec_cap: Option<u32>,
+    pub episodes: Vec<ReplayEpisode>,
+    pub sequences: Vec<JobSequence>,
+}
+
+impl Replay {
+    pub fn load(file: &Path, scenario: &str, lib: &TraceLibrary) -> Result<Self, TraceError> {
+        let bytes = super::read_file(file)?;
+        let replay: ReplayFile = super::parse_json(file, &bytes)?;
+        let field = |field: String, msg: String| TraceError::Invalid {
+            file: file.to_path_buf(),
+            field,
+            msg,
+        };
+        let Some(sc) = replay.scenarios.get(scenario) else {
+            return Err(field(
+                "scenarios".into(),
+                format!(
+                    "no scenario \"{scenario}\" (available: {})",
+                    replay
+                        .scenarios
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        let mut sequences = Vec::with_capacity(sc.episodes.len());
+        for (e, ep) in sc.episodes.iter().enumerate() {
+            let mut seq = Vec::with_capacity(ep.jobs.len());
+            let mut last = 0;
+            for (j, (name, arrival_ms)) in ep.jobs.iter().enumerate() {
+                let at = format!("scenarios.{scenario}.episodes[{e}].jobs[{j}]");
+                let job = lib.by_name(name).ok_or_else(|| {
+                    field(
+                        at.clone(),
+                        format!(
+                            "job \"{name}\" is not in the traces at {}",
+                            lib.dir.display()
+                        ),
+                    )
+                })?;
+                if *arrival_ms < last {
+                    return Err(field(at, "arrival times must not decrease".into()));
+                }
+                last = *arrival_ms;
+                seq.push(JobArrival {
+                    job: Arc::clone(job),
+                    arrival_ms: *arrival_ms,
+                });
+            }
+            if seq.is_empty() {
+                return Err(field(
+                    format!("scenarios.{scenario}.episodes[{e}].jobs"),
+                    "an episode needs at least one job".into(),
+                ));
+            }
+            sequences.push(seq);
+        }
+        Ok(Self {
+            file: file.to_path_buf(),
+            scenario: scenario.to_string(),
+            exec_cap: sc.exec_cap.or(replay.common_settings.exec_cap),
+            episodes: sc.episodes.clone(),
+            sequences,
+        })
+    }
+}
