@@ -11,6 +11,10 @@ use crate::sim::SimConfig;
 use crate::workload::arrivals::{ArrivalProcess, JobMix, Replay};
 use crate::workload::{TraceError, TraceLibrary};
 
+/// `configs/default.toml`, compiled into the binary.
+pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
+pub const DEFAULT_CONFIG_NAME: &str = "embedded default (configs/default.toml)";
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{}: cannot read: {source}", file.display())]
@@ -105,11 +109,21 @@ impl EvalConfig {
             file: file.to_path_buf(),
             source,
         })?;
-        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-            file: file.to_path_buf(),
+        Self::parse(&text, file)
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: origin.to_path_buf(),
             msg: e.to_string(),
-        })?;
-        Ok(cfg)
+        })
+    }
+
+    /// The configuration `mpda eval` runs when given neither a config nor traces.
+    pub fn embedded_default() -> Self {
+        Self::parse(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_NAME))
+            .expect("the embedded default config is valid")
     }
 }
 

@@ -129,15 +129,16 @@ fn run() -> Result<()> {
 
 /// A config from `--config` (if any) with the flags applied on top.
 fn build_config(a: &WorkloadArgs) -> Result<(EvalConfig, PathBuf)> {
-    let (mut cfg, origin) = match &a.config {
-        Some(p) => (EvalConfig::load(p)?, p.clone()),
-        None => (EvalConfig::default(), PathBuf::from("command line")),
+    let (mut cfg, origin) = match (&a.config, &a.traces) {
+        (Some(p), _) => (EvalConfig::load(p)?, p.clone()),
+        (None, Some(_)) => (EvalConfig::default(), PathBuf::from("command line")),
+        (None, None) => (
+            EvalConfig::embedded_default(),
+            PathBuf::from(mpda::config::DEFAULT_CONFIG_NAME),
+        ),
     };
     if let Some(t) = &a.traces {
         cfg.workload.traces = t.clone();
-    }
-    if cfg.workload.traces.as_os_str().is_empty() {
-        bail!("no traces: give --traces DIR or --config FILE");
     }
     if let (Some(file), Some(scenario)) = (&a.replay, &a.scenario) {
         cfg.workload.replay = Some(ReplayConfig {

@@ -30,17 +30,18 @@ impl Partition {
         held: impl Fn(usize) -> u32,
     ) -> (Action, Option<(usize, u32)>) {
         let nse = obs.num_source_exec;
-        if let Some(sj) = obs.source_job {
-            if let Some(s) = Self::next_stage(obs, sj) {
-                let limit = obs.limit_for(sj, nse);
-                return (
-                    Action::Schedule {
-                        stage: obs.stages[s].id,
-                        limit,
-                    },
-                    None,
-                );
-            }
+        if let Some((sj, s)) = obs
+            .source_job
+            .and_then(|sj| Self::next_stage(obs, sj).map(|s| (sj, s)))
+        {
+            let limit = obs.limit_for(sj, nse);
+            return (
+                Action::Schedule {
+                    stage: obs.stages[s].id,
+                    limit,
+                },
+                None,
+            );
         }
         for j in 0..obs.jobs.len() {
             let (c, h) = (cap(j), held(j));

@@ -1,5 +1,7 @@
 //! SJF-CP: the job with the least remaining work goes first; within it, the stage that
-//! starts the longest remaining critical path. A strict priority: no shares, no caps.
+//! starts the longest remaining critical path. A strict priority with no shares or caps,
+//! made work-conserving: a stage that can run now always beats one still waiting for its
+//! parents (which Decima's frontier also offers), whatever the job sizes.
 
 use super::Scheduler;
 use crate::sim::{Action, Observation};
@@ -53,28 +55,42 @@ impl Scheduler for SjfCp {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         self.order.clear();
-        self.order.extend(0..obs.jobs.len());
-        self.order.sort_by(|&a, &b| {
+        // Executors stay in the job they come from while it can use them, as in every
+        // decima-sim heuristic: a move costs 2 s plus a fresh executor's warm-up.
+        if let Some(sj) = obs.source_job {
+            self.order.push(sj);
+        }
+        let first = self.order.len();
+        self.order
+            .extend((0..obs.jobs.len()).filter(|&j| Some(j) != obs.source_job));
+        self.order[first..].sort_by(|&a, &b| {
             obs.jobs[a]
                 .remaining_work_ms
                 .total_cmp(&obs.jobs[b].remaining_work_ms)
                 .then(a.cmp(&b))
         });
-        for i in 0..self.order.len() {
-            let j = self.order[i];
-            let range = obs.jobs[j].stage_range();
-            if !range.clone().any(|s| obs.stages[s].schedulable) {
-                continue;
+        // First pass: stages that can start tasks now. Only then stages whose parents are
+        // still running, where executors would wait idle in the job's pool.
+        for runnable_only in [true, false] {
+            for i in 0..self.order.len() {
+                let j = self.order[i];
+                let eligible = |s: usize| {
+                    obs.stages[s].schedulable && (obs.stages[s].runnable || !runnable_only)
+                };
+                if !obs.jobs[j].stage_range().any(eligible) {
+                    continue;
+                }
+                self.critical_paths(obs, j);
+                let best = obs.jobs[j]
+                    .stage_range()
+                    .filter(|&s| eligible(s))
+                    .max_by(|&a, &b| self.cp[a].total_cmp(&self.cp[b]).then(b.cmp(&a)))
+                    .expect("job has an eligible stage");
+                return Action::Schedule {
+                    stage: obs.stages[best].id,
+                    limit: obs.limit_for(j, obs.num_source_exec),
+                };
             }
-            self.critical_paths(obs, j);
-            let best = range
-                .filter(|&s| obs.stages[s].schedulable)
-                .max_by(|&a, &b| self.cp[a].total_cmp(&self.cp[b]).then(b.cmp(&a)))
-                .expect("job has a schedulable stage");
-            return Action::Schedule {
-                stage: obs.stages[best].id,
-                limit: obs.limit_for(j, obs.num_source_exec),
-            };
         }
         Action::Idle {
             executors: obs.num_source_exec,

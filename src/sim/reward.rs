@@ -71,11 +71,11 @@ impl AverageRewardRate {
         if dt_ms <= 0.0 {
             return;
         }
-        if self.window.len() == capacity {
-            if let Some((r, t)) = self.window.pop_front() {
-                self.sum_reward -= r;
-                self.sum_time -= t;
-            }
+        if self.window.len() == capacity
+            && let Some((r, t)) = self.window.pop_front()
+        {
+            self.sum_reward -= r;
+            self.sum_time -= t;
         }
         self.window.push_back((reward, dt_ms));
         self.sum_reward += reward;

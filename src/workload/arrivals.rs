@@ -75,9 +75,7 @@ pub enum ArrivalProcess {
 impl ArrivalProcess {
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            ArrivalProcess::Batch { jobs } if jobs == 0 => {
-                Err("batch arrivals need at least one job".into())
-            }
+            ArrivalProcess::Batch { jobs: 0 } => Err("batch arrivals need at least one job".into()),
             ArrivalProcess::Poisson {
                 init_jobs,
                 stream_jobs,

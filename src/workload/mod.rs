@@ -215,7 +215,7 @@ impl TraceLibrary {
     /// Sizes present, in a natural order (numeric part first: 2g < 10g, sf1 < sf10).
     pub fn sizes(&self) -> Vec<String> {
         let mut v: Vec<String> = self.jobs.iter().map(|j| j.size.clone()).collect();
-        v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+        v.sort_by_key(|a| natural_key(a));
         v.dedup();
         v
     }
@@ -223,7 +223,7 @@ impl TraceLibrary {
     /// Queries present, in a natural order (2 < 10).
     pub fn queries(&self) -> Vec<String> {
         let mut v: Vec<String> = self.jobs.iter().map(|j| j.query.clone()).collect();
-        v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+        v.sort_by_key(|a| natural_key(a));
         v.dedup();
         v
     }

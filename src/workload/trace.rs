@@ -136,10 +136,10 @@ impl StagePools {
                     values.push(d);
                 }
             }
-            if values.len() == start {
-                if let Some((a, b)) = prev_first {
-                    values.extend_from_within(a..b);
-                }
+            if values.len() == start
+                && let Some((a, b)) = prev_first
+            {
+                values.extend_from_within(a..b);
             }
             prev_first = Some((start, values.len()));
             let rest = values.len();

@@ -1,0 +1,287 @@
+//! Bad input never panics: each case exits non-zero with a message naming the file and
+//! the field.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn mpda(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpda"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+/// Writes a library with one good job and one job altered by `mutate`, then checks that
+/// both `trace check` and `eval` reject it with all of `expected` in the message.
+fn rejects(mutate: impl Fn(&mut Value), expected: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let mut bad = common::decima_job("2g", 2);
+    mutate(&mut bad);
+    common::write_trace(dir.path(), "2g", 2, &bad);
+    check_rejected(dir.path(), expected);
+}
+
+fn check_rejected(dir: &Path, expected: &[&str]) {
+    let d = dir.to_str().unwrap();
+    for args in [
+        vec!["trace", "check", d],
+        vec!["eval", "--traces", d, "--batch", "2", "--seeds", "1"],
+    ] {
+        let (code, err) = mpda(&args);
+        assert_ne!(code, 0, "{args:?} should fail");
+        for e in expected {
+            assert!(err.contains(e), "{args:?}: expected {e:?} in: {err}");
+        }
+    }
+}
+
+#[test]
+fn good_library_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let (code, err) = mpda(&[
+        "eval",
+        "--traces",
+        dir.path().to_str().unwrap(),
+        "--batch",
+        "3",
+        "--seeds",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn cyclic_graph() {
+    rejects(
+        |j| j["edges"] = json!([[0, 1], [1, 3], [3, 1], [0, 2]]),
+        &["q2.json", "stages[", "cyclic graph"],
+    );
+}
+
+#[test]
+fn edge_to_missing_stage() {
+    rejects(
+        |j| j["edges"] = json!([[0, 1], [1, 9]]),
+        &["q2.json", "edges[1]", "missing stage 9"],
+    );
+}
+
+#[test]
+fn stage_with_zero_tasks() {
+    rejects(
+        |j| j["stages"][2]["num_tasks"] = json!(0),
+        &["q2.json", "stages[2].num_tasks", "at least one task"],
+    );
+}
+
+#[test]
+fn negative_duration() {
+    rejects(
+        |j| j["stages"][1]["task_durations"]["rest_wave"]["5"] = json!([10, -7]),
+        &[
+            "q2.json",
+            "stages[1].task_durations.rest_wave.\"5\"[1]",
+            "negative duration -7",
+        ],
+    );
+}
+
+#[test]
+fn missing_wave_map() {
+    rejects(
+        |j| {
+            j["stages"][3]["task_durations"]
+                .as_object_mut()
+                .unwrap()
+                .remove("rest_wave");
+        },
+        &[
+            "q2.json",
+            "stages[3].task_durations",
+            "missing field `rest_wave`",
+        ],
+    );
+}
+
+#[test]
+fn missing_wave_key() {
+    rejects(
+        |j| {
+            j["stages"][0]["task_durations"]["fresh_durations"]
+                .as_object_mut()
+                .unwrap()
+                .remove("5");
+        },
+        &[
+            "q2.json",
+            "stages[0].task_durations.fresh_durations",
+            "missing wave",
+            "\"5\"",
+        ],
+    );
+}
+
+#[test]
+fn missing_samples_for_a_key() {
+    rejects(
+        |j| {
+            j["stages"][0]["task_durations"]["first_wave"]["5"] = json!([]);
+            j["stages"][0]["task_durations"]["fresh_durations"]["5"] = json!([]);
+        },
+        &[
+            "q2.json",
+            "stages[0].durations[1]",
+            "missing wave",
+            "executor key 5",
+        ],
+    );
+}
+
+#[test]
+fn truncated_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, &text[..text.len() / 2]).unwrap();
+    check_rejected(dir.path(), &["q1.json", "malformed JSON", "EOF"]);
+}
+
+#[test]
+fn malformed_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("2g");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(
+        sub.join("q1.json"),
+        "{\"schema_version\": 1, \"stages\": [,]}",
+    )
+    .unwrap();
+    check_rejected(dir.path(), &["q1.json", "malformed JSON", "line 1 column"]);
+}
+
+#[test]
+fn not_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &json!({"hello": 1}));
+    check_rejected(dir.path(), &["q1.json", "not a trace"]);
+}
+
+/// The project's own format goes through the same validation.
+#[test]
+fn own_format_negative_duration_and_cycle() {
+    let own = |parents: Value, first: Value| {
+        json!({
+            "format": "mpda-trace/1", "name": "j", "size": "sf1", "query": "1",
+            "stages": [
+                {"num_tasks": 2, "parents": parents,
+                 "durations": [{"executors": 2, "first_wave": first, "rest_wave": [], "fresh": []}]},
+                {"num_tasks": 1, "parents": [0],
+                 "durations": [{"executors": 2, "first_wave": [5], "rest_wave": [], "fresh": []}]}
+            ]
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "sf1", 1, &own(json!([]), json!([3, -1])));
+    check_rejected(
+        dir.path(),
+        &[
+            "q1.json",
+            "stages[0].durations[0].first_wave[1]",
+            "negative duration -1",
+        ],
+    );
+    common::write_trace(dir.path(), "sf1", 1, &own(json!([1]), json!([3])));
+    check_rejected(dir.path(), &["q1.json", "cyclic graph"]);
+    let mut unknown = own(json!([]), json!([3]));
+    unknown["stages"][0]["num_taskz"] = json!(3);
+    common::write_trace(dir.path(), "sf1", 1, &unknown);
+    check_rejected(
+        dir.path(),
+        &["q1.json", "stages[0]", "unknown field `num_taskz`"],
+    );
+}
+
+#[test]
+fn bad_config_and_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let traces = dir.path().to_str().unwrap();
+    let cfg = dir.path().join("x.toml");
+    std::fs::write(
+        &cfg,
+        format!("[workload]\ntraces = \"{traces}\"\narrivals = {{ kind = \"batch\", jobs = 2 }}\n[sim]\nexecutor = 5\n"),
+    )
+    .unwrap();
+    let (code, err) = mpda(&["eval", "--config", cfg.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("x.toml") && err.contains("unknown field `executor`"),
+        "{err}"
+    );
+
+    let (code, err) = mpda(&[
+        "eval",
+        "--traces",
+        traces,
+        "--batch",
+        "2",
+        "-s",
+        "fair[alpha=1]",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("fair[alpha=1]") && err.contains("unknown parameter \"alpha\""),
+        "{err}"
+    );
+
+    let (code, err) = mpda(&["eval", "--traces", traces, "--batch", "2", "-s", "nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown scheduler \"nope\""), "{err}");
+
+    let (code, err) = mpda(&[
+        "eval",
+        "--traces",
+        traces,
+        "--batch",
+        "2",
+        "--executors",
+        "0",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("executors must be at least 1"), "{err}");
+
+    let (code, err) = mpda(&["eval", "--traces", traces, "--batch", "2", "--sizes", "9g"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no trace for size \"9g\""), "{err}");
+
+    let replay = dir.path().join("r.json");
+    std::fs::write(
+        &replay,
+        r#"{"scenarios": {"a": {"episodes": [{"env_seed": 1, "jobs": [["tpch-2g-7", 0]]}]}}}"#,
+    )
+    .unwrap();
+    let r = replay.to_str().unwrap();
+    let (code, err) = mpda(&["eval", "--traces", traces, "--replay", r, "--scenario", "a"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("r.json")
+            && err.contains("scenarios.a.episodes[0].jobs[0]")
+            && err.contains("tpch-2g-7"),
+        "{err}"
+    );
+    let (code, err) = mpda(&["eval", "--traces", traces, "--replay", r, "--scenario", "b"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no scenario \"b\" (available: a)"), "{err}");
+
+    let (code, _) = mpda(&["eval", "--traces", traces, "--bogus"]);
+    assert_ne!(code, 0);
+}
