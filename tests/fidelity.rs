@@ -61,7 +61,7 @@ struct Fidelity {
 }
 
 fn compare(scenario: &str, ours: &str, theirs: &str) -> Option<Fidelity> {
-    let dir = common::decima_dir(scenario)?;
+    let dir = common::decima_dir(&format!("fidelity {scenario} {ours}"))?;
     let lib = TraceLibrary::load_dir(&dir).unwrap();
     let replay = Replay::load(&dir.join("reference-episodes.json"), scenario, &lib).unwrap();
     let episodes: Vec<Episode> = replay

@@ -13,10 +13,12 @@ pub fn decima_dir(test: &str) -> Option<PathBuf> {
     if p.join("reference-episodes.json").is_file() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIPPED {test}: {} not found (Decima's traces are not shipped with mpda)",
+        // Written to the raw handle, not eprintln!, so that libtest's capture does not hide it.
+        let msg = format!(
+            "SKIPPED {test}: {} not found (Decima's traces are not shipped with mpda)\n",
             p.display()
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
         None
     }
 }
