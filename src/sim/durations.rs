@@ -1,7 +1,11 @@
 //! Task durations: which measurement key an executor count maps to, and which wave a
 //! task samples from. Mirrors decima-sim's `Node.sample_executor_key` and `Node.schedule`.
-
-use rand::Rng;
+//!
+//! The random numbers are counter-based: a task's draws depend only on the episode seed
+//! and the task's identity (job, stage, task index), never on the order in which tasks
+//! start. So two schedulers run on the same episode see the same draws for every task
+//! (common random numbers): the comparison is paired down to the task, and results cannot
+//! depend on thread scheduling.
 
 use super::KeyInterpolation;
 use super::stats::Wave;
@@ -37,14 +41,14 @@ impl KeyTable {
         Self { intervals, mode }
     }
 
-    /// Picks the measurement key for a job holding `n` executors.
-    pub fn sample<R: Rng>(&self, n: u32, rng: &mut R) -> u32 {
+    /// Picks the measurement key for a job holding `n` executors, from uniform `u`.
+    pub fn sample(&self, n: u32, u: u64) -> u32 {
         let (l, r) = self.intervals[(n as usize).min(self.intervals.len() - 1)];
         if l == r {
             return l;
         }
         // Decima: rand_pt = randint(1, r - l + 1); left if rand_pt <= n - l.
-        let pt = rng.random_range(1..=r - l);
+        let pt = 1 + below(u, r - l);
         let left = match self.mode {
             KeyInterpolation::Decima => pt <= n - l,
             KeyInterpolation::Linear => pt <= r - n,
@@ -64,16 +68,36 @@ pub enum History {
     OtherStage,
 }
 
-/// Samples one task duration, in ms, and reports which wave it came from.
-pub fn sample_duration<R: Rng>(
+/// Maps a uniform 64-bit value to `0..n` (multiply-shift; bias below n / 2^64).
+fn below(u: u64, n: u32) -> u32 {
+    ((u128::from(u) * u128::from(n)) >> 64) as u32
+}
+
+fn mix(mut z: u64) -> u64 {
+    // splitmix64's finaliser: a bijection with full avalanche.
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The two uniforms of one task (executor key, then sample index), from its identity.
+pub fn task_draws(seed: u64, job: u32, stage: u32, task: u32) -> (u64, u64) {
+    let x = mix(mix(seed ^ 0x6d70_6461) ^ u64::from(job));
+    let x = mix(x ^ (u64::from(stage) << 32 | u64::from(task)));
+    (mix(x ^ 1), mix(x ^ 2))
+}
+
+/// Samples one task duration, in ms, from uniform `u`, and reports its wave.
+pub fn sample_duration(
     pools: &StagePools,
     key: u32,
     history: History,
     warmup_ms: u32,
-    rng: &mut R,
+    u: u64,
 ) -> (u32, Wave) {
     let k = pools.key_index(key);
-    let mut draw = |v: &[u32]| v[rng.random_range(0..v.len())];
+    let draw = |v: &[u32]| v[below(u, v.len() as u32) as usize];
     let (first, rest, fresh) = (pools.first(k), pools.rest(k), pools.fresh(k));
     match history {
         History::NewToJob if !fresh.is_empty() => (draw(fresh), Wave::Fresh),
@@ -88,7 +112,6 @@ pub fn sample_duration<R: Rng>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     const POINTS: [u32; 8] = [5, 10, 20, 40, 50, 60, 80, 100];
 
@@ -106,9 +129,10 @@ mod tests {
 
     fn left_share(mode: KeyInterpolation, n: u32) -> f64 {
         let t = KeyTable::new(&POINTS, 50, mode);
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
         let trials = 20_000;
-        let left = (0..trials).filter(|_| t.sample(n, &mut rng) == 5).count();
+        let left = (0..trials)
+            .filter(|&i| t.sample(n, task_draws(7, 0, 0, i).0) == 5)
+            .count();
         left as f64 / trials as f64
     }
 
@@ -117,5 +141,17 @@ mod tests {
         // n = 9 between 5 and 10: Decima picks 5 with probability 0.8, linear with 0.2.
         assert!((left_share(KeyInterpolation::Decima, 9) - 0.8).abs() < 0.02);
         assert!((left_share(KeyInterpolation::Linear, 9) - 0.2).abs() < 0.02);
+    }
+
+    #[test]
+    fn below_is_uniform_enough() {
+        let mut counts = [0u32; 7];
+        for i in 0..70_000 {
+            counts[below(task_draws(1, 2, 3, i).1, 7) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_500..10_500).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -9,10 +9,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use rand::SeedableRng;
-use rand_pcg::Pcg64Mcg;
-
-use super::durations::{History, KeyTable, sample_duration};
+use super::durations::{History, KeyTable, sample_duration, task_draws};
 use super::observation::{JobView, Observation, StageView};
 use super::reward::{AverageRewardRate, Objective};
 use super::stats::{EpisodeStats, EventCounts, TaskRecord, Wave, percentile};
@@ -128,7 +125,6 @@ pub struct Step {
 pub struct Env {
     cfg: SimConfig,
     keys: KeyTable,
-    rng: Pcg64Mcg,
     seed: u64,
     now: u64,
     jobs: Vec<JobRt>,
@@ -163,16 +159,6 @@ pub struct Env {
     records: Vec<TaskRecord>,
 }
 
-/// Derives the duration generator's seed from the episode seed, so that it differs from
-/// the job-sequence generator's stream (which numpy seeds with the raw value).
-fn duration_seed(seed: u64) -> u64 {
-    // splitmix64 finaliser
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 impl Env {
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
         cfg.validate().map_err(SimError::Config)?;
@@ -184,7 +170,6 @@ impl Env {
         let n = cfg.executors as usize;
         Ok(Self {
             keys,
-            rng: Pcg64Mcg::seed_from_u64(0),
             seed: 0,
             now: 0,
             jobs: Vec::new(),
@@ -247,7 +232,6 @@ impl Env {
             return Err(SimError::NoJobs);
         }
         self.seed = seed;
-        self.rng = Pcg64Mcg::seed_from_u64(duration_seed(seed));
         self.now = 0;
         self.jobs.clear();
         self.stages.clear();
@@ -519,7 +503,9 @@ impl Env {
             (st.job, st.local as usize)
         };
         let n = self.jobs[j as usize].executors;
-        let key = self.keys.sample(n, &mut self.rng);
+        let task = self.stages[s as usize].next_task;
+        let (u_key, u_sample) = task_draws(self.seed, j, local as u32, task);
+        let key = self.keys.sample(n, u_key);
         let history = match self.execs[e as usize].node {
             None => History::NewToJob,
             Some(prev) if self.stages[prev as usize].job != j => History::NewToJob,
@@ -527,13 +513,11 @@ impl Env {
             Some(_) => History::OtherStage,
         };
         let pools = &self.jobs[j as usize].trace.pools[local];
-        let (dur, wave) =
-            sample_duration(pools, key, history, self.cfg.warmup_delay_ms, &mut self.rng);
+        let (dur, wave) = sample_duration(pools, key, history, self.cfg.warmup_delay_ms, u_sample);
         self.detach_node(e);
         self.execs[e as usize].node = Some(s);
         let st = &mut self.stages[s as usize];
         st.executors_on += 1;
-        let task = st.next_task;
         st.next_task += 1;
         if st.no_more_tasks() {
             st.last_task_ms = f64::from(dur);
