@@ -6,6 +6,7 @@
 pub mod config;
 pub mod eval;
 pub mod io;
+pub mod model;
 pub mod sched;
 pub mod sim;
 pub mod workload;

@@ -97,6 +97,9 @@ struct EvalArgs {
     /// Write per-episode results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Where learned models run: cpu (default), wgpu or cuda (needs the cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -227,12 +230,19 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     if names.is_empty() {
         names = p.cfg.eval.schedulers.clone();
     }
+    let backend: mpda::model::Backend = a
+        .device
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
     let specs = names
         .iter()
         .map(|n| SchedulerSpec::parse(n))
         .collect::<Result<Vec<_>, _>>()?;
-    let factories: Vec<&dyn SchedulerFactory> =
-        specs.iter().map(|s| s as &dyn SchedulerFactory).collect();
+    let owned = specs
+        .iter()
+        .map(|s| mpda::sched::factory(s, backend))
+        .collect::<Result<Vec<_>, _>>()?;
+    let factories: Vec<&dyn SchedulerFactory> = owned.iter().map(|f| f.as_ref()).collect();
     let eps = &p.workload.episodes;
     eprintln!(
         "{}: {} episodes, {} executors, {} scheduler(s)",

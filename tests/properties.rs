@@ -13,7 +13,9 @@ use mpda::sim::{Env, Observation, SimConfig};
 use mpda::workload::arrivals::JobArrival;
 use mpda::workload::{JobTrace, StageTrace, WaveSamples};
 
-const SCHEDULERS: [&str; 7] = [
+const SCHEDULERS: [&str; 9] = [
+    "critical-path",
+    "tetris",
     "fifo",
     "fifo[cumulative=true]",
     "fair",

@@ -3,7 +3,8 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::sched::{SchedError, Scheduler, SchedulerSpec};
+pub use crate::sched::SchedulerFactory;
+use crate::sched::{SchedError, Scheduler};
 use crate::sim::{Env, EpisodeStats, Observation, SimConfig, SimError};
 use crate::workload::arrivals::JobSequence;
 
@@ -90,21 +91,6 @@ impl SchedulerResult {
             name,
             episodes,
         }
-    }
-}
-
-/// Builds one scheduler instance per call, so that every parallel task owns its own.
-pub trait SchedulerFactory: Sync {
-    fn label(&self) -> String;
-    fn build(&self) -> Result<Box<dyn Scheduler>, SchedError>;
-}
-
-impl SchedulerFactory for SchedulerSpec {
-    fn label(&self) -> String {
-        self.to_string()
-    }
-    fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
-        SchedulerSpec::build(self)
     }
 }
 

@@ -1,9 +1,13 @@
 //! Schedulers: one trait, heuristics behind it, and a registry that builds them from
 //! names such as `weighted-fair[alpha=-1]`.
 
+mod critical_path;
+pub mod dag;
 mod fair;
+pub mod learned;
 mod random;
 mod sjf_cp;
+mod tetris;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,9 +16,11 @@ use thiserror::Error;
 
 use crate::sim::{Action, Observation};
 
+pub use critical_path::CriticalPath;
 pub use fair::{Fifo, Partition, WeightedFair};
 pub use random::RandomScheduler;
 pub use sjf_cp::SjfCp;
+pub use tetris::Tetris;
 
 /// Decides where the executors of a scheduling event go. A scheduler sees only the
 /// [`Observation`], exactly as a learned policy does, and may keep state across the
@@ -25,6 +31,35 @@ pub trait Scheduler: Send {
     /// Called before each episode with the episode's seed.
     fn reset(&mut self, _seed: u64) {}
     fn decide(&mut self, obs: &Observation) -> Action;
+}
+
+/// Builds one scheduler instance per call, so that every parallel episode owns its own.
+pub trait SchedulerFactory: Sync {
+    fn label(&self) -> String;
+    fn build(&self) -> Result<Box<dyn Scheduler>, SchedError>;
+}
+
+impl SchedulerFactory for SchedulerSpec {
+    fn label(&self) -> String {
+        self.to_string()
+    }
+    fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
+        SchedulerSpec::build(self)
+    }
+}
+
+/// A factory for any scheduler name: heuristics directly, learned presets by loading (or
+/// initialising) their model once on `backend`.
+pub fn factory(
+    spec: &SchedulerSpec,
+    backend: crate::model::Backend,
+) -> Result<Box<dyn SchedulerFactory>, SchedError> {
+    if learned::LEARNED.contains(&spec.name.as_str()) {
+        Ok(Box::new(learned::LearnedFactory::from_spec(spec, backend)?))
+    } else {
+        spec.build()?;
+        Ok(Box::new(spec.clone()))
+    }
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -58,7 +93,19 @@ pub const HEURISTICS: &[(&str, &str)] = &[
         "sjf-cp",
         "shortest remaining work first; within a job, the longest remaining critical path",
     ),
+    (
+        "critical-path",
+        "the stage on the longest remaining critical path of any job takes what it can use",
+    ),
+    (
+        "tetris",
+        "Tetris*: packing alignment + weight x shortness of the job (SRTF); [weight=1]",
+    ),
     ("random", "a uniformly random schedulable stage and limit"),
+    (
+        "mpda | decima | ba3c",
+        "a learned policy: [model=PATH or NAME in models/, greedy=true|false]; without model, an untrained one [seed=N]",
+    ),
 ];
 
 impl SchedulerSpec {
@@ -182,6 +229,14 @@ impl SchedulerSpec {
             "random" => {
                 self.allow(&[])?;
                 Ok(Box::new(RandomScheduler::default()))
+            }
+            "critical-path" => {
+                self.allow(&[])?;
+                Ok(Box::new(CriticalPath::default()))
+            }
+            "tetris" => {
+                self.allow(&["weight"])?;
+                Ok(Box::new(Tetris::new(self.get_f64("weight", 1.0)?)))
             }
             other => Err(self.err(format!(
                 "unknown scheduler \"{other}\" (known: {})",

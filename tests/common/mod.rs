@@ -61,3 +61,91 @@ pub fn write_trace(dir: &Path, size: &str, query: u32, value: &serde_json::Value
     std::fs::write(&p, serde_json::to_vec(value).unwrap()).unwrap();
     p
 }
+
+/// Random jobs in memory: DAGs of 1..=12 stages (edges from earlier to later stages),
+/// 1..=60 tasks per stage, samples at keys 2, 5 and 10.
+pub fn random_jobs(n: usize, seed: u64) -> Vec<std::sync::Arc<mpda::workload::JobTrace>> {
+    use mpda::workload::{JobTrace, StageTrace, WaveSamples};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    (0..n)
+        .map(|j| {
+            let stages = rng.random_range(1..=12usize);
+            let st = (0..stages)
+                .map(|s| {
+                    let parents = (0..s as u32).filter(|_| rng.random_bool(0.3)).collect();
+                    let samples = [2u32, 5, 10]
+                        .iter()
+                        .map(|&executors| {
+                            let mut list = |k: usize| {
+                                (0..k)
+                                    .map(|_| rng.random_range(50..5000))
+                                    .collect::<Vec<u32>>()
+                            };
+                            WaveSamples {
+                                executors,
+                                first_wave: list(3),
+                                rest_wave: list(4),
+                                fresh: list(1),
+                            }
+                        })
+                        .collect();
+                    StageTrace {
+                        num_tasks: rng.random_range(1..=60),
+                        parents,
+                        samples,
+                        spark_stage_id: None,
+                        shuffle: None,
+                    }
+                })
+                .collect();
+            std::sync::Arc::new(
+                JobTrace::new(
+                    Path::new("<random>"),
+                    format!("r{j}"),
+                    "s".into(),
+                    j.to_string(),
+                    st,
+                )
+                .unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Observations met while a scheduler runs episodes of random jobs (batch and stream).
+pub fn observations(episodes: usize, executors: u32, seed: u64) -> Vec<mpda::sim::Observation> {
+    use mpda::sim::{Env, Observation, SimConfig};
+    use mpda::workload::arrivals::JobArrival;
+    let mut env = Env::new(SimConfig {
+        executors,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let mut sched = mpda::sched::SchedulerSpec::parse("random")
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut obs = Observation::default();
+    for e in 0..episodes as u64 {
+        let jobs: Vec<JobArrival> = random_jobs(2 + (e as usize % 6), seed + e)
+            .into_iter()
+            .enumerate()
+            .map(|(i, job)| JobArrival {
+                job,
+                arrival_ms: if e % 2 == 0 { 0 } else { i as u64 * 7_000 },
+            })
+            .collect();
+        env.reset(&jobs, seed + e).unwrap();
+        sched.reset(seed + e);
+        while !env.done() {
+            env.observe(&mut obs);
+            if !obs.schedulable.is_empty() {
+                out.push(obs.clone());
+            }
+            env.step(sched.decide(&obs)).unwrap();
+        }
+    }
+    out
+}

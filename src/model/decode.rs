@@ -1,0 +1,87 @@
+//! Turning the policy's log-probabilities into an action, on the host: a stage from the
+//! graph's schedulable stages, then a level for that stage's job.
+
+use super::batch::HostBatch;
+
+/// How to choose among the valid actions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Choice {
+    /// The most likely action (argmax).
+    Greedy,
+    /// Sample with two uniforms in [0, 1): one for the stage, one for the level.
+    Sample(f64, f64),
+}
+
+/// One decision for graph `graph` of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// Index into the batch's valid nodes (`HostBatch::valid_nodes`).
+    pub valid_index: usize,
+    /// Index of the stage in its observation (`Observation::stages`).
+    pub stage: usize,
+    /// Batch job index of the stage's job.
+    pub job: usize,
+    /// Index into the batch's (job, level) pairs.
+    pub pair: usize,
+    pub level: u32,
+    /// The limit to send to the simulator.
+    pub limit: u32,
+    pub stage_logp: f32,
+    pub limit_logp: f32,
+}
+
+fn pick(logp: &[f32], choice: Option<f64>) -> usize {
+    match choice {
+        None => logp
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .map_or(0, |(i, _)| i),
+        Some(u) => {
+            let mut acc = 0.0f64;
+            for (i, &lp) in logp.iter().enumerate() {
+                acc += f64::from(lp).exp();
+                if u < acc {
+                    return i;
+                }
+            }
+            // Rounding left u above the total: take the last action with mass.
+            logp.iter()
+                .rposition(|&lp| lp > f32::NEG_INFINITY)
+                .unwrap_or(0)
+        }
+    }
+}
+
+/// Decodes graph `graph`'s action from the policy's outputs (read back to the host).
+pub fn decode(
+    h: &HostBatch,
+    stage_logp: &[f32],
+    limit_logp: &[f32],
+    graph: usize,
+    choice: Choice,
+) -> Decision {
+    let (u_stage, u_level) = match choice {
+        Choice::Greedy => (None, None),
+        Choice::Sample(a, b) => (Some(a), Some(b)),
+    };
+    let (v0, vn) = h.graph_valid[graph];
+    let (v0, vn) = (v0 as usize, vn as usize);
+    let i = pick(&stage_logp[v0..v0 + vn], u_stage);
+    let node = h.valid_nodes[v0 + i] as usize;
+    let job = h.node_job[node] as usize;
+    let (p0, pn) = h.job_pairs[job];
+    let (p0, pn) = (p0 as usize, pn as usize);
+    let k = pick(&limit_logp[p0..p0 + pn], u_level);
+    let level = h.pair_level[p0 + k];
+    Decision {
+        valid_index: v0 + i,
+        stage: node - h.graph_nodes[graph].0 as usize,
+        job,
+        pair: p0 + k,
+        level,
+        limit: h.limit_for_level(job, level),
+        stage_logp: stage_logp[v0 + i],
+        limit_logp: limit_logp[p0 + k],
+    }
+}

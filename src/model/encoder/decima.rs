@@ -1,0 +1,44 @@
+//! Decima's graph convolution: `e_v = x_v + g(sum over children c of f(e_c))`, computed
+//! bottom-up in one sweep: a node is updated at the step equal to its height, after all its
+//! children are final (Decima's `msg_passing_path` schedule).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use crate::model::batch::GraphTensors;
+use crate::model::layers::{Activation, Mlp};
+use crate::model::segment::segment_sum;
+
+#[derive(Module, Debug)]
+pub struct DecimaEncoder {
+    prep: Mlp,
+    f: Mlp,
+    g: Mlp,
+    #[module(skip)]
+    inputs: usize,
+}
+
+impl DecimaEncoder {
+    pub fn new(inputs: usize, hidden: &[usize], dim: usize, dev: &Device) -> Self {
+        let act = Activation::LeakyRelu;
+        Self {
+            prep: Mlp::new(inputs, hidden, dim, act, true, dev),
+            f: Mlp::new(dim, hidden, dim, act, true, dev),
+            g: Mlp::new(dim, hidden, dim, act, true, dev),
+            inputs,
+        }
+    }
+
+    pub fn forward(&self, t: &GraphTensors) -> Tensor<2> {
+        let mut x = self.prep.forward(t.x.clone().narrow(1, 0, self.inputs));
+        if let Some((child, parent)) = &t.edges {
+            for mask in &t.step_masks {
+                let msg = self.f.forward(x.clone()).select(0, child.clone());
+                let agg = segment_sum(msg, parent.clone(), t.nodes);
+                // The mask also keeps g's bias from leaking into nodes not updated now.
+                x = x + self.g.forward(agg) * mask.clone();
+            }
+        }
+        x
+    }
+}

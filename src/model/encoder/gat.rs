@@ -1,0 +1,89 @@
+//! MPDA's graph attention encoder: per head, project the features, then run attention
+//! message passing along the bottom-up schedule, adding each step's message residually;
+//! average the heads and apply tanh. With `share_attention` (MPDA's release), one set of
+//! attention vectors serves every step, making it one GAT layer applied recurrently.
+
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{leaky_relu, tanh};
+use burn::tensor::{Device, Tensor};
+
+use crate::model::batch::GraphTensors;
+use crate::model::segment::{segment_softmax, segment_sum};
+
+#[derive(Module, Debug)]
+pub struct GatEncoder {
+    proj: Linear,
+    /// Attention vectors `[heads, dim]` for the sender (child) and the receiver (parent):
+    /// one set, or one per step.
+    att_src: Vec<Param<Tensor<2>>>,
+    att_dst: Vec<Param<Tensor<2>>>,
+    bias: Param<Tensor<2>>,
+    #[module(skip)]
+    inputs: usize,
+    #[module(skip)]
+    heads: usize,
+    #[module(skip)]
+    dim: usize,
+}
+
+impl GatEncoder {
+    pub fn new(
+        inputs: usize,
+        heads: usize,
+        dim: usize,
+        steps: usize,
+        share: bool,
+        dev: &Device,
+    ) -> Self {
+        let sets = if share { 1 } else { steps.max(1) };
+        let init = Initializer::XavierUniform { gain: 1.0 };
+        let att = || {
+            (0..sets)
+                .map(|_| init.init_with([heads, dim], Some(dim), Some(1), dev))
+                .collect()
+        };
+        Self {
+            proj: LinearConfig::new(inputs, heads * dim)
+                .with_bias(false)
+                .init(dev),
+            att_src: att(),
+            att_dst: att(),
+            bias: Initializer::Zeros.init([heads, dim], dev),
+            inputs,
+            heads,
+            dim,
+        }
+    }
+
+    pub fn forward(&self, t: &GraphTensors) -> Tensor<2> {
+        let n = t.nodes;
+        let (heads, dim) = (self.heads, self.dim);
+        let mut h: Tensor<3> = self
+            .proj
+            .forward(t.x.clone().narrow(1, 0, self.inputs))
+            .reshape([n, heads, dim]);
+        if let Some((child, parent)) = &t.edges {
+            let bias: Tensor<3> = self.bias.val().unsqueeze_dim(0);
+            for (k, mask) in t.step_masks.iter().enumerate() {
+                let a_src: Tensor<3> = self.att_src[k % self.att_src.len()].val().unsqueeze_dim(0);
+                let a_dst: Tensor<3> = self.att_dst[k % self.att_dst.len()].val().unsqueeze_dim(0);
+                let s_src = (h.clone() * a_src).sum_dim(2);
+                let s_dst = (h.clone() * a_dst).sum_dim(2);
+                let e = leaky_relu(
+                    s_dst.select(0, parent.clone()) + s_src.select(0, child.clone()),
+                    0.2,
+                );
+                let alpha = segment_softmax(e, parent.clone(), n);
+                let msg = segment_sum(
+                    h.clone().select(0, child.clone()) * alpha,
+                    parent.clone(),
+                    n,
+                );
+                let m: Tensor<3> = mask.clone().unsqueeze_dim(2);
+                h = h + (msg + bias.clone()) * m;
+            }
+        }
+        tanh(h.mean_dim(1).reshape([n, dim]))
+    }
+}

@@ -1,0 +1,130 @@
+//! Small building blocks: an MLP with a configurable activation, and a GRU cell.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{leaky_relu, sigmoid, tanh};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Decima: leaky ReLU with slope 0.2.
+    LeakyRelu,
+    /// MPDA: tanh everywhere.
+    Tanh,
+}
+
+impl Activation {
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::LeakyRelu => leaky_relu(x, 0.2),
+            Activation::Tanh => tanh(x),
+        }
+    }
+}
+
+/// Fully connected layers `input -> hidden... -> output`. Decima applies its activation on
+/// every layer, the output included (`activate_output`); heads end with a linear layer.
+/// A logit head feeding a softmax has no output bias: a constant shift cancels in the
+/// softmax, so that bias could never learn (its gradient is exactly zero).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    #[module(skip)]
+    act: Activation,
+    #[module(skip)]
+    activate_output: bool,
+}
+
+impl Mlp {
+    pub fn new(
+        input: usize,
+        hidden: &[usize],
+        output: usize,
+        act: Activation,
+        activate_output: bool,
+        dev: &Device,
+    ) -> Self {
+        Self::with_output_bias(input, hidden, output, act, activate_output, true, dev)
+    }
+
+    /// A logit head for a softmax: linear output without bias.
+    pub fn logits(input: usize, hidden: &[usize], act: Activation, dev: &Device) -> Self {
+        Self::with_output_bias(input, hidden, 1, act, false, false, dev)
+    }
+
+    fn with_output_bias(
+        input: usize,
+        hidden: &[usize],
+        output: usize,
+        act: Activation,
+        activate_output: bool,
+        output_bias: bool,
+        dev: &Device,
+    ) -> Self {
+        let mut dims = vec![input];
+        dims.extend_from_slice(hidden);
+        dims.push(output);
+        let last = dims.len() - 2;
+        let layers = dims
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                LinearConfig::new(w[0], w[1])
+                    .with_bias(i < last || output_bias)
+                    .init(dev)
+            })
+            .collect();
+        Self {
+            layers,
+            act,
+            activate_output,
+        }
+    }
+
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        for (i, l) in self.layers.iter().enumerate() {
+            x = l.forward(x);
+            if i < last || self.activate_output {
+                x = self.act.apply(x);
+            }
+        }
+        x
+    }
+}
+
+/// A GRU cell (Keras/PyTorch convention, reset gate applied to the hidden projection).
+#[derive(Module, Debug)]
+pub struct GruCell {
+    input: Linear,
+    hidden: Linear,
+    #[module(skip)]
+    size: usize,
+}
+
+impl GruCell {
+    pub fn new(input: usize, size: usize, dev: &Device) -> Self {
+        Self {
+            input: LinearConfig::new(input, 3 * size).init(dev),
+            hidden: LinearConfig::new(size, 3 * size).init(dev),
+            size,
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// One step: `x [B, input]`, `h [B, size]` -> `[B, size]`.
+    pub fn forward(&self, x: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+        let xi = self.input.forward(x).chunk(3, 1);
+        let hh = self.hidden.forward(h.clone()).chunk(3, 1);
+        let r = sigmoid(xi[0].clone() + hh[0].clone());
+        let z = sigmoid(xi[1].clone() + hh[1].clone());
+        let n = tanh(xi[2].clone() + r * hh[2].clone());
+        let one = Tensor::ones_like(&z);
+        (one - z.clone()) * n + z * h
+    }
+}

@@ -1,0 +1,453 @@
+//! One policy family: encoder × job summary × global summary × heads × critic. Every
+//! published design is a configuration of these parts (`PolicyConfig::mpda`, `::decima`,
+//! `::ba3c`), not a separate program.
+
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::batch::{GraphTensors, JOB_FEATURES, Needs};
+use super::encoder::{DecimaEncoder, GatEncoder, GcnEncoder};
+use super::layers::{Activation, GruCell, Mlp};
+use super::segment::{segment_log_softmax, segment_sum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderKind {
+    /// MPDA: multi-head graph attention along the bottom-up schedule.
+    Gat,
+    /// Decima: bottom-up message passing with its f/g MLPs.
+    Decima,
+    /// Kipf-style GCN (branching A3C).
+    Gcn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobSummaryKind {
+    /// Decima: an MLP on each node, then a sum over the job's unfinished nodes.
+    NodeMlpThenSum,
+    /// MPDA: a sum over the unfinished nodes of [features, embedding], then an MLP.
+    SumThenMlp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlobalSummaryKind {
+    /// Decima: an MLP on each job summary, then a sum over jobs (order-free).
+    Sum,
+    /// MPDA: a GRU over the job summaries in arrival order.
+    Gru,
+}
+
+/// The whole description of a model; saved as JSON beside its weights.
+#[derive(Config, Debug, PartialEq)]
+pub struct PolicyConfig {
+    /// Which published design this configures (informational).
+    pub preset: String,
+    pub encoder: EncoderKind,
+    /// Node features used: 5 (Decima's) or 7 (plus in- and out-degree, MPDA).
+    pub input_features: usize,
+    /// Width of embeddings and summaries.
+    pub dim: usize,
+    pub encoder_hidden: Vec<usize>,
+    /// Attention heads (GAT).
+    pub heads: usize,
+    /// Message-passing steps (Decima's `max_depth`).
+    pub steps: usize,
+    /// GAT: one set of attention vectors for every step (MPDA's release) or one per step.
+    pub share_attention: bool,
+    pub job_summary: JobSummaryKind,
+    pub global_summary: GlobalSummaryKind,
+    pub summary_hidden: Vec<usize>,
+    pub head_hidden: Vec<usize>,
+    pub activation: Activation,
+    pub critic: bool,
+    pub critic_hidden: Vec<usize>,
+    /// Parallelism levels the limit head scores: `1..=levels` (Decima: the cluster size).
+    pub levels: usize,
+    /// Seed of the parameter initialisation.
+    pub seed: u64,
+}
+
+impl PolicyConfig {
+    /// MPDA as released: 4-head GAT (dim 8, 8 steps, shared attention) on 7 features, a
+    /// sum-then-MLP [64, 64] job summary, a GRU global summary, [64, 64] heads, tanh, critic.
+    pub fn mpda() -> Self {
+        Self {
+            preset: "mpda".into(),
+            encoder: EncoderKind::Gat,
+            input_features: 7,
+            dim: 8,
+            encoder_hidden: vec![],
+            heads: 4,
+            steps: 8,
+            share_attention: true,
+            job_summary: JobSummaryKind::SumThenMlp,
+            global_summary: GlobalSummaryKind::Gru,
+            summary_hidden: vec![64, 64],
+            head_hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            critic: true,
+            critic_hidden: vec![64, 64],
+            levels: 50,
+            seed: 0,
+        }
+    }
+
+    /// Decima: its 8-step GCN with [16, 8] MLPs on 5 features, node-MLP-then-sum
+    /// summaries, [32, 16, 8] heads, leaky ReLU, no critic.
+    pub fn decima() -> Self {
+        Self {
+            preset: "decima".into(),
+            encoder: EncoderKind::Decima,
+            input_features: 5,
+            dim: 8,
+            encoder_hidden: vec![16, 8],
+            heads: 1,
+            steps: 8,
+            share_attention: true,
+            job_summary: JobSummaryKind::NodeMlpThenSum,
+            global_summary: GlobalSummaryKind::Sum,
+            summary_hidden: vec![16, 8],
+            head_hidden: vec![32, 16, 8],
+            activation: Activation::LeakyRelu,
+            critic: false,
+            critic_hidden: vec![],
+            levels: 50,
+            seed: 0,
+        }
+    }
+
+    /// Branching A3C: a two-layer Kipf GCN, Decima's summaries, two action branches and a
+    /// critic.
+    pub fn ba3c() -> Self {
+        Self {
+            preset: "ba3c".into(),
+            encoder: EncoderKind::Gcn,
+            input_features: 7,
+            dim: 8,
+            encoder_hidden: vec![16],
+            heads: 1,
+            steps: 0,
+            share_attention: true,
+            job_summary: JobSummaryKind::NodeMlpThenSum,
+            global_summary: GlobalSummaryKind::Sum,
+            summary_hidden: vec![16, 8],
+            head_hidden: vec![32, 16],
+            activation: Activation::LeakyRelu,
+            critic: true,
+            critic_hidden: vec![32, 16],
+            levels: 50,
+            seed: 0,
+        }
+    }
+
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "mpda" => Some(Self::mpda()),
+            "decima" => Some(Self::decima()),
+            "ba3c" => Some(Self::ba3c()),
+            _ => None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=super::batch::NODE_FEATURES).contains(&self.input_features) {
+            return Err(format!(
+                "input_features must be 1..=7, found {}",
+                self.input_features
+            ));
+        }
+        if self.dim == 0 || self.levels == 0 {
+            return Err("dim and levels must be positive".into());
+        }
+        if self.encoder == EncoderKind::Gat && self.heads == 0 {
+            return Err("a GAT needs at least one head".into());
+        }
+        Ok(())
+    }
+
+    pub fn needs(&self) -> Needs {
+        Needs {
+            gcn: self.encoder == EncoderKind::Gcn,
+            gru: self.global_summary == GlobalSummaryKind::Gru,
+            steps: if self.encoder == EncoderKind::Gcn {
+                0
+            } else {
+                self.steps
+            },
+        }
+    }
+
+    pub fn init(&self, dev: &Device) -> Policy {
+        Policy::new(self, dev)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Policy {
+    gat: Option<GatEncoder>,
+    decima: Option<DecimaEncoder>,
+    gcn: Option<GcnEncoder>,
+    job_mlp: Mlp,
+    global_mlp: Option<Mlp>,
+    gru: Option<GruCell>,
+    stage_head: Mlp,
+    limit_head: Mlp,
+    critic: Option<Mlp>,
+    #[module(skip)]
+    input_features: usize,
+    #[module(skip)]
+    job_summary: JobSummaryKind,
+}
+
+/// Log-probabilities over the valid actions only: a masked action is not represented at
+/// all, so its probability is exactly zero (Decima's `-10000` mask leaked a little).
+#[derive(Debug, Clone)]
+pub struct PolicyOutput {
+    /// `[valid nodes]`: log-probability of each schedulable stage within its graph.
+    pub stage_logp: Tensor<1>,
+    /// `[pairs]`: log-probability of each (job, level) row within its job.
+    pub limit_logp: Tensor<1>,
+    /// `[graphs]`: the critic's value, if the design has one.
+    pub value: Option<Tensor<1>>,
+}
+
+impl Policy {
+    pub fn new(cfg: &PolicyConfig, dev: &Device) -> Self {
+        dev.seed(cfg.seed);
+        let (f, d, act) = (cfg.input_features, cfg.dim, cfg.activation);
+        let node_in = f + d;
+        let (gat, decima, gcn) = match cfg.encoder {
+            EncoderKind::Gat => (
+                Some(GatEncoder::new(
+                    f,
+                    cfg.heads,
+                    d,
+                    cfg.steps,
+                    cfg.share_attention,
+                    dev,
+                )),
+                None,
+                None,
+            ),
+            EncoderKind::Decima => (
+                None,
+                Some(DecimaEncoder::new(f, &cfg.encoder_hidden, d, dev)),
+                None,
+            ),
+            EncoderKind::Gcn => (
+                None,
+                None,
+                Some(GcnEncoder::new(f, &cfg.encoder_hidden, d, act, dev)),
+            ),
+        };
+        let job_mlp = match cfg.job_summary {
+            JobSummaryKind::NodeMlpThenSum => {
+                Mlp::new(node_in, &cfg.summary_hidden, d, act, true, dev)
+            }
+            JobSummaryKind::SumThenMlp => {
+                Mlp::new(node_in, &cfg.summary_hidden, d, act, false, dev)
+            }
+        };
+        let (global_mlp, gru) = match cfg.global_summary {
+            GlobalSummaryKind::Sum => (
+                Some(Mlp::new(d, &cfg.summary_hidden, d, act, true, dev)),
+                None,
+            ),
+            GlobalSummaryKind::Gru => (None, Some(GruCell::new(d, d, dev))),
+        };
+        let policy = Self {
+            gat,
+            decima,
+            gcn,
+            job_mlp,
+            global_mlp,
+            gru,
+            stage_head: Mlp::logits(node_in + 2 * d, &cfg.head_hidden, act, dev),
+            limit_head: Mlp::logits(JOB_FEATURES + 2 * d + 1, &cfg.head_hidden, act, dev),
+            critic: cfg.critic.then(|| {
+                Mlp::new(
+                    d + node_in + JOB_FEATURES + d,
+                    &cfg.critic_hidden,
+                    1,
+                    act,
+                    false,
+                    dev,
+                )
+            }),
+            input_features: f,
+            job_summary: cfg.job_summary,
+        };
+        // Parameters initialise lazily; materialise them now, right after seeding, so that
+        // the same seed always gives the same weights.
+        let record = policy.clone().into_record();
+        policy.load_record(record)
+    }
+
+    /// Scores a batch. `t` must hold at least one schedulable stage per graph.
+    pub fn forward(&self, t: &GraphTensors) -> PolicyOutput {
+        let raw = t.x.clone().narrow(1, 0, self.input_features);
+        let emb = if let Some(e) = &self.gat {
+            e.forward(t)
+        } else if let Some(e) = &self.decima {
+            e.forward(t)
+        } else {
+            self.gcn.as_ref().expect("one encoder is set").forward(t)
+        };
+        let node = Tensor::cat(vec![raw, emb], 1);
+        let live = t.unfinished.clone();
+        let job_sum = match self.job_summary {
+            JobSummaryKind::NodeMlpThenSum => segment_sum(
+                self.job_mlp.forward(node.clone()) * live,
+                t.node_job.clone(),
+                t.jobs,
+            ),
+            JobSummaryKind::SumThenMlp => {
+                self.job_mlp
+                    .forward(segment_sum(node.clone() * live, t.node_job.clone(), t.jobs))
+            }
+        };
+        let global = if let Some(mlp) = &self.global_mlp {
+            segment_sum(mlp.forward(job_sum.clone()), t.job_graph.clone(), t.graphs)
+        } else {
+            let gru = self.gru.as_ref().expect("one global summary is set");
+            let mut h = Tensor::zeros([t.graphs, gru.size()], &t.x.device());
+            for (idx, mask) in &t.gru_steps {
+                let next = gru.forward(job_sum.clone().select(0, idx.clone()), h.clone());
+                h = next * mask.clone() + h * (Tensor::ones_like(mask) - mask.clone());
+            }
+            h
+        };
+        let node_rows = Tensor::cat(
+            vec![
+                node.clone(),
+                job_sum.clone().select(0, t.node_job.clone()),
+                global.clone().select(0, t.node_graph.clone()),
+            ],
+            1,
+        )
+        .select(0, t.valid_nodes.clone());
+        let stage_logits = self.stage_head.forward(node_rows);
+        let stage_logp = segment_log_softmax(stage_logits, t.valid_node_graph.clone(), t.graphs);
+        let job_rows = Tensor::cat(
+            vec![
+                t.job_x.clone(),
+                job_sum.clone(),
+                global.clone().select(0, t.job_graph.clone()),
+            ],
+            1,
+        );
+        let pair_rows = Tensor::cat(
+            vec![job_rows.select(0, t.pair_job.clone()), t.pair_level.clone()],
+            1,
+        );
+        let limit_logp = segment_log_softmax(
+            self.limit_head.forward(pair_rows),
+            t.pair_job.clone(),
+            t.jobs,
+        );
+        let value = self.critic.as_ref().map(|c| {
+            let input = Tensor::cat(
+                vec![
+                    global,
+                    segment_sum(node, t.node_graph.clone(), t.graphs),
+                    segment_sum(
+                        Tensor::cat(vec![t.job_x.clone(), job_sum], 1),
+                        t.job_graph.clone(),
+                        t.graphs,
+                    ),
+                ],
+                1,
+            );
+            c.forward(input).reshape([t.graphs])
+        });
+        let v = stage_logp.dims()[0];
+        let p = limit_logp.dims()[0];
+        PolicyOutput {
+            stage_logp: stage_logp.reshape([v]),
+            limit_logp: limit_logp.reshape([p]),
+            value,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("{}: cannot read: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {msg}", file.display())]
+    Invalid { file: PathBuf, msg: String },
+    #[error("device {0}")]
+    Device(String),
+}
+
+/// The config file that goes with a weights file: `x.bpk` -> `x.json`.
+pub fn config_path(weights: &Path) -> PathBuf {
+    weights.with_extension("json")
+}
+
+/// Saves weights (Burn's burnpack format) and config (JSON), each atomically.
+pub fn save(policy: &Policy, cfg: &PolicyConfig, weights: &Path) -> Result<(), ModelError> {
+    let io = |file: &Path| {
+        let file = file.to_path_buf();
+        move |source| ModelError::Io { file, source }
+    };
+    let bytes = policy
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| ModelError::Invalid {
+            file: weights.to_path_buf(),
+            msg: format!("cannot serialise the weights: {e:?}"),
+        })?;
+    crate::io::write_atomic(weights, &bytes).map_err(io(weights))?;
+    let cfg_file = config_path(weights);
+    let json = serde_json::to_string_pretty(cfg).expect("configs serialise");
+    crate::io::write_atomic(&cfg_file, json.as_bytes()).map_err(io(&cfg_file))
+}
+
+/// Loads a model saved by [`save`] onto `dev` (any backend, whatever it was saved from).
+pub fn load(weights: &Path, dev: &Device) -> Result<(Policy, PolicyConfig), ModelError> {
+    let cfg_file = config_path(weights);
+    let text = std::fs::read_to_string(&cfg_file).map_err(|source| ModelError::Io {
+        file: cfg_file.clone(),
+        source,
+    })?;
+    let cfg: PolicyConfig = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+        file: cfg_file.clone(),
+        msg: format!("not a model config: {e}"),
+    })?;
+    cfg.validate().map_err(|msg| ModelError::Invalid {
+        file: cfg_file,
+        msg,
+    })?;
+    let bytes = std::fs::read(weights).map_err(|source| ModelError::Io {
+        file: weights.to_path_buf(),
+        source,
+    })?;
+    let invalid = |msg: String| ModelError::Invalid {
+        file: weights.to_path_buf(),
+        msg,
+    };
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| invalid(format!("not a burnpack model file: {e:?}")))?;
+    let policy = Policy::new(&cfg, dev)
+        .try_load_record(record)
+        .map_err(|e| {
+            invalid(format!(
+                "weights do not match the config ({}): {e:?}",
+                cfg.preset
+            ))
+        })?;
+    Ok((policy, cfg))
+}

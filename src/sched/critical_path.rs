@@ -1,0 +1,44 @@
+//! Critical path: across all jobs, the schedulable stage that starts the longest remaining
+//! critical path gets every executor it can use. Job boundaries are ignored, which is what
+//! makes it a classic DAG-scheduling baseline (and a poor one for average JCT).
+//! Runnable stages come before stages still waiting for their parents.
+
+use super::Scheduler;
+use super::dag::CriticalPaths;
+use crate::sim::{Action, Observation};
+
+#[derive(Default)]
+pub struct CriticalPath {
+    paths: CriticalPaths,
+}
+
+impl Scheduler for CriticalPath {
+    fn name(&self) -> String {
+        "critical-path".into()
+    }
+
+    fn decide(&mut self, obs: &Observation) -> Action {
+        self.paths.compute(obs, 0..obs.stages.len());
+        let cp = &self.paths.cp;
+        let best = obs
+            .schedulable
+            .iter()
+            .map(|&s| s as usize)
+            .max_by(|&a, &b| {
+                obs.stages[a]
+                    .runnable
+                    .cmp(&obs.stages[b].runnable)
+                    .then(cp[a].total_cmp(&cp[b]))
+                    .then(b.cmp(&a))
+            });
+        match best {
+            Some(s) => Action::Schedule {
+                stage: obs.stages[s].id,
+                limit: obs.limit_for(obs.stages[s].job as usize, obs.num_source_exec),
+            },
+            None => Action::Idle {
+                executors: obs.num_source_exec,
+            },
+        }
+    }
+}

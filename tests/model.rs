@@ -1,0 +1,404 @@
+//! The learned policies: valid actions only, exact masking, permutation invariance,
+//! gradients everywhere, exact save/load, batching, and the path through the simulator.
+
+mod common;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+
+use mpda::eval::{Episode, run_episode};
+use mpda::model::batch::{GraphTensors, HostBatch};
+use mpda::model::{Choice, Policy, PolicyConfig, PolicyOutput, decode};
+use mpda::sched::learned::LearnedScheduler;
+use mpda::sim::{Env, Observation, SimConfig};
+use mpda::workload::arrivals::JobArrival;
+
+fn presets() -> Vec<PolicyConfig> {
+    let mut sum = PolicyConfig::mpda();
+    sum.global_summary = mpda::model::policy::GlobalSummaryKind::Sum;
+    sum.preset = "mpda".into();
+    // One attention set per step: steps must not outnumber the DAG heights in the batches
+    // below, or the deepest steps' attention is legitimately unused.
+    let mut unshared = PolicyConfig::mpda();
+    unshared.share_attention = false;
+    unshared.steps = 3;
+    vec![
+        PolicyConfig::mpda(),
+        PolicyConfig::decima(),
+        PolicyConfig::ba3c(),
+        sum,
+        unshared,
+    ]
+}
+
+fn run(
+    policy: &Policy,
+    cfg: &PolicyConfig,
+    obs: &[&Observation],
+    dev: &Device,
+) -> (HostBatch, Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    let mut h = HostBatch::default();
+    for o in obs {
+        h.push(o, cfg.levels as u32);
+    }
+    let out = policy.forward(&GraphTensors::new(&h, cfg.needs(), dev));
+    let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+    (h, v(out.stage_logp), v(out.limit_logp), out.value.map(v))
+}
+
+#[test]
+fn sampled_actions_are_valid_and_masked_actions_have_zero_probability() {
+    let dev = Device::flex();
+    let all = common::observations(60, 10, 1);
+    assert!(all.len() > 1000, "only {} observations", all.len());
+    for cfg in presets().into_iter().take(3) {
+        let policy = cfg.init(&dev);
+        for (n, chunk) in all.chunks(64).enumerate() {
+            let refs: Vec<&Observation> = chunk.iter().collect();
+            let (h, stage, limit, _) = run(&policy, &cfg, &refs, &dev);
+            for (g, obs) in chunk.iter().enumerate() {
+                // The distribution covers exactly the schedulable stages and sums to one.
+                let (v0, vn) = h.graph_valid[g];
+                assert_eq!(vn as usize, obs.schedulable.len());
+                let mass: f64 = stage[v0 as usize..(v0 + vn) as usize]
+                    .iter()
+                    .map(|&l| f64::from(l).exp())
+                    .sum();
+                assert!((mass - 1.0).abs() < 1e-4, "stage mass {mass}");
+                let u = ((n * 64 + g) as f64 * 0.618_034) % 1.0;
+                let d = decode(&h, &stage, &limit, g, Choice::Sample(u, 1.0 - u));
+                assert!(
+                    obs.stages[d.stage].schedulable,
+                    "{}: sampled a masked stage",
+                    cfg.preset
+                );
+                let job = obs.stages[d.stage].job as usize;
+                assert!(
+                    d.limit >= obs.jobs[job].min_limit,
+                    "{}: invalid limit",
+                    cfg.preset
+                );
+                let (p0, pn) = h.job_pairs[d.job];
+                let lmass: f64 = limit[p0 as usize..(p0 + pn) as usize]
+                    .iter()
+                    .map(|&l| f64::from(l).exp())
+                    .sum();
+                assert!((lmass - 1.0).abs() < 1e-4, "limit mass {lmass}");
+                // Levels below the job's minimum are not in the distribution at all.
+                for k in p0..p0 + pn {
+                    assert!(
+                        h.pair_level[k as usize] >= obs.jobs[job].min_limit.min(cfg.levels as u32)
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sampled_policies_drive_whole_episodes() {
+    let dev = Device::flex();
+    for cfg in presets().into_iter().take(3) {
+        let policy = cfg.init(&dev);
+        let mut env = Env::new(SimConfig {
+            executors: 12,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let mut sched =
+            LearnedScheduler::new(policy, cfg.clone(), dev.clone(), cfg.preset.clone(), false);
+        let mut obs = Observation::default();
+        for e in 0..4u64 {
+            let jobs: Vec<JobArrival> = common::random_jobs(5, 100 + e)
+                .into_iter()
+                .enumerate()
+                .map(|(i, job)| JobArrival {
+                    job,
+                    arrival_ms: i as u64 * 3_000,
+                })
+                .collect();
+            let s =
+                run_episode(&mut env, &mut sched, &Episode { seed: e, jobs }, &mut obs).unwrap();
+            assert_eq!(s.finished, 5);
+        }
+    }
+}
+
+/// The same observation with its jobs listed in another order.
+fn permute_jobs(obs: &Observation, order: &[usize]) -> Observation {
+    let mut p = obs.clone();
+    p.jobs.clear();
+    p.stages.clear();
+    p.edges.clear();
+    p.schedulable.clear();
+    let mut map = vec![0u32; obs.stages.len()];
+    for (nj, &oj) in order.iter().enumerate() {
+        let mut job = obs.jobs[oj].clone();
+        let base = p.stages.len() as u32;
+        for s in obs.jobs[oj].stage_range() {
+            map[s] = p.stages.len() as u32;
+            let mut st = obs.stages[s].clone();
+            st.job = nj as u32;
+            p.stages.push(st);
+        }
+        job.first_stage = base;
+        p.jobs.push(job);
+    }
+    for &[a, b] in &obs.edges {
+        p.edges.push([map[a as usize], map[b as usize]]);
+    }
+    let mut sched: Vec<u32> = obs.schedulable.iter().map(|&s| map[s as usize]).collect();
+    sched.sort();
+    p.schedulable = sched;
+    p.source_job = obs
+        .source_job
+        .map(|j| order.iter().position(|&x| x == j).unwrap());
+    p
+}
+
+#[test]
+fn stage_scores_do_not_depend_on_job_order_with_a_sum_summary() {
+    let dev = Device::flex();
+    let all = common::observations(20, 10, 7);
+    let cfgs: Vec<PolicyConfig> = presets()
+        .into_iter()
+        .filter(|c| c.global_summary == mpda::model::policy::GlobalSummaryKind::Sum)
+        .collect();
+    assert_eq!(cfgs.len(), 3);
+    let mut checked = 0;
+    for cfg in cfgs {
+        let policy = cfg.init(&dev);
+        for obs in all.iter().filter(|o| o.jobs.len() >= 3).take(40) {
+            let order: Vec<usize> = (0..obs.jobs.len()).rev().collect();
+            let perm = permute_jobs(obs, &order);
+            let (h1, s1, _, v1) = run(&policy, &cfg, &[obs], &dev);
+            let (h2, s2, _, v2) = run(&policy, &cfg, &[&perm], &dev);
+            for (i, &node) in h1.valid_nodes.iter().enumerate() {
+                let id = obs.stages[node as usize].id;
+                let j = h2
+                    .valid_nodes
+                    .iter()
+                    .position(|&n| perm.stages[n as usize].id == id)
+                    .unwrap();
+                assert!(
+                    (s1[i] - s2[j]).abs() < 1e-5,
+                    "{}: {} vs {}",
+                    cfg.preset,
+                    s1[i],
+                    s2[j]
+                );
+            }
+            if let (Some(a), Some(b)) = (v1, v2) {
+                assert!((a[0] - b[0]).abs() < 1e-4);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60);
+}
+
+/// Collects the gradient norm of every parameter.
+struct GradNorms<'a> {
+    grads: &'a GradientsParams,
+    norms: Vec<(String, Option<f32>)>,
+}
+
+impl ModuleVisitor for GradNorms<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let g = self
+            .grads
+            .get::<D>(param.id)
+            .map(|g| g.powf_scalar(2.0).sum().into_scalar::<f32>());
+        self.norms
+            .push((format!("{:?} {:?}", param.id, param.shape()), g));
+    }
+}
+
+fn loss(out: &PolicyOutput) -> Tensor<1> {
+    let mut l = out.stage_logp.clone().sum() + out.limit_logp.clone().sum();
+    if let Some(v) = &out.value {
+        l = l + v.clone().powf_scalar(2.0).sum();
+    }
+    l
+}
+
+#[test]
+fn backward_reaches_every_parameter() {
+    let dev = Device::flex().autodiff();
+    let all = common::observations(6, 10, 3);
+    let refs: Vec<&Observation> = all.iter().take(32).collect();
+    for cfg in presets() {
+        let policy = cfg.init(&dev);
+        let mut h = HostBatch::default();
+        for o in &refs {
+            h.push(o, cfg.levels as u32);
+        }
+        let out = policy.forward(&GraphTensors::new(&h, cfg.needs(), &dev));
+        let grads = GradientsParams::from_grads(loss(&out).backward(), &policy);
+        let mut v = GradNorms {
+            grads: &grads,
+            norms: vec![],
+        };
+        policy.visit(&mut v);
+        assert!(!v.norms.is_empty());
+        for (name, g) in v.norms {
+            let g = g.unwrap_or_else(|| panic!("{}: no gradient for {name}", cfg.preset));
+            assert!(
+                g > 1e-10 && g.is_finite(),
+                "{}: zero gradient ({g}) for {name}",
+                cfg.preset
+            );
+        }
+    }
+}
+
+#[test]
+fn save_and_load_reproduce_outputs_exactly() {
+    let dev = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let all = common::observations(4, 10, 5);
+    let refs: Vec<&Observation> = all.iter().take(16).collect();
+    for cfg in presets() {
+        let mut cfg = cfg;
+        cfg.seed = 17;
+        let policy = cfg.init(&dev);
+        let path = dir
+            .path()
+            .join(format!("{}-{}.bpk", cfg.preset, cfg.share_attention));
+        mpda::model::save(&policy, &cfg, &path).unwrap();
+        let (loaded, lcfg) = mpda::model::load(&path, &dev).unwrap();
+        assert_eq!(lcfg, cfg);
+        let a = run(&policy, &cfg, &refs, &dev);
+        let b = run(&loaded, &cfg, &refs, &dev);
+        assert_eq!((a.1, a.2, a.3), (b.1, b.2, b.3), "{}", cfg.preset);
+        // Loading onto the autodiff device (another backend stack) gives the same outputs.
+        let (ad, _) = mpda::model::load(&path, &dev.clone().autodiff()).unwrap();
+        let c = run(&ad.valid(), &cfg, &refs, &dev);
+        assert_eq!(a_stage(&policy, &cfg, &refs, &dev), c.1);
+    }
+    // The same seed gives the same weights.
+    let x = run(
+        &PolicyConfig::mpda().init(&dev),
+        &PolicyConfig::mpda(),
+        &refs,
+        &dev,
+    );
+    let y = run(
+        &PolicyConfig::mpda().init(&dev),
+        &PolicyConfig::mpda(),
+        &refs,
+        &dev,
+    );
+    assert_eq!(x.1, y.1);
+}
+
+fn a_stage(p: &Policy, cfg: &PolicyConfig, obs: &[&Observation], dev: &Device) -> Vec<f32> {
+    run(p, cfg, obs, dev).1
+}
+
+#[test]
+fn bad_model_files_are_errors() {
+    let dev = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.bpk");
+    let cfg = PolicyConfig::decima();
+    mpda::model::save(&cfg.init(&dev), &cfg, &path).unwrap();
+    // Weights that do not match the config.
+    let mut other = PolicyConfig::decima();
+    other.head_hidden = vec![7];
+    std::fs::write(
+        path.with_extension("json"),
+        serde_json::to_string(&other).unwrap(),
+    )
+    .unwrap();
+    let e = mpda::model::load(&path, &dev).unwrap_err().to_string();
+    assert!(e.contains("m.bpk") && e.contains("do not match"), "{e}");
+    // A truncated weights file.
+    mpda::model::save(&cfg.init(&dev), &cfg, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let e = mpda::model::load(&path, &dev).unwrap_err().to_string();
+    assert!(e.contains("m.bpk"), "{e}");
+    // A broken config.
+    std::fs::write(path.with_extension("json"), "{\"preset\": 3}").unwrap();
+    let e = mpda::model::load(&path, &dev).unwrap_err().to_string();
+    assert!(
+        e.contains("m.json") && e.contains("not a model config"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_batch_of_64_equals_64_single_forwards() {
+    let dev = Device::flex();
+    let all = common::observations(30, 10, 11);
+    let refs: Vec<&Observation> = all.iter().step_by(3).take(64).collect();
+    assert_eq!(refs.len(), 64);
+    for cfg in presets() {
+        let policy = cfg.init(&dev);
+        let (h, s, l, v) = run(&policy, &cfg, &refs, &dev);
+        for (g, o) in refs.iter().enumerate() {
+            let (_, s1, l1, v1) = run(&policy, &cfg, &[o], &dev);
+            let (v0, vn) = h.graph_valid[g];
+            for (a, b) in s[v0 as usize..(v0 + vn) as usize].iter().zip(&s1) {
+                assert!((a - b).abs() < 1e-5, "{} stage {a} vs {b}", cfg.preset);
+            }
+            let (j0, jn) = h.graph_jobs[g];
+            let p0 = h.job_pairs[j0 as usize].0 as usize;
+            let last = h.job_pairs[(j0 + jn - 1) as usize];
+            let p1 = (last.0 + last.1) as usize;
+            assert_eq!(p1 - p0, l1.len());
+            for (a, b) in l[p0..p1].iter().zip(&l1) {
+                assert!((a - b).abs() < 1e-5, "{} limit {a} vs {b}", cfg.preset);
+            }
+            if let (Some(v), Some(v1)) = (&v, &v1) {
+                assert!((v[g] - v1[0]).abs() < 1e-4, "{} value", cfg.preset);
+            }
+        }
+    }
+}
+
+#[test]
+fn untrained_mpda_runs_in_mpda_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    for q in 1..=3 {
+        common::write_trace(dir.path(), "2g", q, &common::decima_job("2g", q));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mpda"))
+        .args([
+            "eval",
+            "--traces",
+            dir.path().to_str().unwrap(),
+            "--batch",
+            "6",
+            "--seeds",
+            "3",
+        ])
+        .args([
+            "--executors",
+            "10",
+            "-s",
+            "fair",
+            "-s",
+            "mpda",
+            "-s",
+            "decima[greedy=false]",
+            "-s",
+            "ba3c",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["fair", "mpda", "decima[greedy=false]", "ba3c"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(name)),
+            "{name} missing in {stdout}"
+        );
+    }
+}
