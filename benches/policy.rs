@@ -98,7 +98,17 @@ fn bench(c: &mut Criterion) {
     ] {
         let policy = cfg.init(&dev);
         let mut h = HostBatch::default();
+        // What `mpda eval` runs on the CPU: the host forward pass.
+        let mut fast = mpda::model::fast::FastPolicy::new(&policy, &cfg);
         c.bench_function(&format!("decision/{}", cfg.preset), |b| {
+            b.iter(|| {
+                h.clear();
+                h.push(&obs[0], cfg.levels as u32);
+                fast.decide(&h, Choice::Greedy)
+            })
+        });
+        // The same decision through Burn's flex backend (what a GPU device would run).
+        c.bench_function(&format!("decision-burn/{}", cfg.preset), |b| {
             b.iter(|| {
                 h.clear();
                 h.push(&obs[0], cfg.levels as u32);

@@ -360,6 +360,39 @@ fn a_batch_of_64_equals_64_single_forwards() {
 }
 
 #[test]
+fn fast_host_forward_matches_burn() {
+    let dev = Device::flex();
+    let all = common::observations(20, 10, 13);
+    let mut compared = 0;
+    for cfg in presets() {
+        let policy = cfg.init(&dev);
+        let mut fast = mpda::model::fast::FastPolicy::new(&policy, &cfg);
+        for obs in all.iter().step_by(5) {
+            let (h, stage, limit, _) = run(&policy, &cfg, &[obs], &dev);
+            let got = fast.stage_logp(&h).to_vec();
+            assert_eq!(got.len(), stage.len());
+            for (a, b) in got.iter().zip(&stage) {
+                assert!((a - b).abs() < 1e-5, "{} stage {a} vs {b}", cfg.preset);
+            }
+            for j in 0..h.jobs() {
+                let (p0, pn) = h.job_pairs[j];
+                let got = fast.limit_logp(&h, j);
+                assert_eq!(got.len(), pn as usize);
+                for (a, b) in got.iter().zip(&limit[p0 as usize..(p0 + pn) as usize]) {
+                    assert!((a - b).abs() < 1e-5, "{} limit {a} vs {b}", cfg.preset);
+                }
+            }
+            // Greedy decisions agree with decoding Burn's output.
+            let d = fast.decide(&h, Choice::Greedy);
+            let e = decode(&h, &stage, &limit, 0, Choice::Greedy);
+            assert_eq!((d.stage, d.limit), (e.stage, e.limit));
+            compared += 1;
+        }
+    }
+    assert!(compared > 100);
+}
+
+#[test]
 fn untrained_mpda_runs_in_mpda_eval() {
     let dir = tempfile::tempdir().unwrap();
     for q in 1..=3 {

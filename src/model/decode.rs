@@ -30,7 +30,7 @@ pub struct Decision {
     pub limit_logp: f32,
 }
 
-fn pick(logp: &[f32], choice: Option<f64>) -> usize {
+pub(crate) fn pick(logp: &[f32], choice: Option<f64>) -> usize {
     match choice {
         None => logp
             .iter()

@@ -30,11 +30,11 @@ impl Activation {
 /// softmax, so that bias could never learn (its gradient is exactly zero).
 #[derive(Module, Debug)]
 pub struct Mlp {
-    layers: Vec<Linear>,
+    pub(crate) layers: Vec<Linear>,
     #[module(skip)]
-    act: Activation,
+    pub(crate) act: Activation,
     #[module(skip)]
-    activate_output: bool,
+    pub(crate) activate_output: bool,
 }
 
 impl Mlp {
@@ -98,10 +98,10 @@ impl Mlp {
 /// A GRU cell (Keras/PyTorch convention, reset gate applied to the hidden projection).
 #[derive(Module, Debug)]
 pub struct GruCell {
-    input: Linear,
-    hidden: Linear,
+    pub(crate) input: Linear,
+    pub(crate) hidden: Linear,
     #[module(skip)]
-    size: usize,
+    pub(crate) size: usize,
 }
 
 impl GruCell {

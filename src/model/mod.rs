@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod decode;
 pub mod encoder;
+pub mod fast;
 pub mod layers;
 pub mod policy;
 pub mod segment;

@@ -192,19 +192,19 @@ impl PolicyConfig {
 
 #[derive(Module, Debug)]
 pub struct Policy {
-    gat: Option<GatEncoder>,
-    decima: Option<DecimaEncoder>,
-    gcn: Option<GcnEncoder>,
-    job_mlp: Mlp,
-    global_mlp: Option<Mlp>,
-    gru: Option<GruCell>,
-    stage_head: Mlp,
-    limit_head: Mlp,
-    critic: Option<Mlp>,
+    pub(crate) gat: Option<GatEncoder>,
+    pub(crate) decima: Option<DecimaEncoder>,
+    pub(crate) gcn: Option<GcnEncoder>,
+    pub(crate) job_mlp: Mlp,
+    pub(crate) global_mlp: Option<Mlp>,
+    pub(crate) gru: Option<GruCell>,
+    pub(crate) stage_head: Mlp,
+    pub(crate) limit_head: Mlp,
+    pub(crate) critic: Option<Mlp>,
     #[module(skip)]
-    input_features: usize,
+    pub(crate) input_features: usize,
     #[module(skip)]
-    job_summary: JobSummaryKind,
+    pub(crate) job_summary: JobSummaryKind,
 }
 
 /// Log-probabilities over the valid actions only: a masked action is not represented at

@@ -11,11 +11,11 @@ use crate::model::segment::segment_sum;
 
 #[derive(Module, Debug)]
 pub struct DecimaEncoder {
-    prep: Mlp,
-    f: Mlp,
-    g: Mlp,
+    pub(crate) prep: Mlp,
+    pub(crate) f: Mlp,
+    pub(crate) g: Mlp,
     #[module(skip)]
-    inputs: usize,
+    pub(crate) inputs: usize,
 }
 
 impl DecimaEncoder {

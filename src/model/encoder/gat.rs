@@ -13,18 +13,18 @@ use crate::model::segment::{segment_softmax, segment_sum};
 
 #[derive(Module, Debug)]
 pub struct GatEncoder {
-    proj: Linear,
+    pub(crate) proj: Linear,
     /// Attention vectors `[heads, dim]` for the sender (child) and the receiver (parent):
     /// one set, or one per step.
-    att_src: Vec<Param<Tensor<2>>>,
-    att_dst: Vec<Param<Tensor<2>>>,
-    bias: Param<Tensor<2>>,
+    pub(crate) att_src: Vec<Param<Tensor<2>>>,
+    pub(crate) att_dst: Vec<Param<Tensor<2>>>,
+    pub(crate) bias: Param<Tensor<2>>,
     #[module(skip)]
-    inputs: usize,
+    pub(crate) inputs: usize,
     #[module(skip)]
-    heads: usize,
+    pub(crate) heads: usize,
     #[module(skip)]
-    dim: usize,
+    pub(crate) dim: usize,
 }
 
 impl GatEncoder {

@@ -11,11 +11,11 @@ use crate::model::segment::segment_sum;
 
 #[derive(Module, Debug)]
 pub struct GcnEncoder {
-    layers: Vec<Linear>,
+    pub(crate) layers: Vec<Linear>,
     #[module(skip)]
-    inputs: usize,
+    pub(crate) inputs: usize,
     #[module(skip)]
-    act: Activation,
+    pub(crate) act: Activation,
 }
 
 impl GcnEncoder {
