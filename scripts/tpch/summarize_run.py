@@ -3,8 +3,9 @@
 
 Per query: Spark jobs (and how many carry the q<N> job group), stages run / skipped, tasks,
 sum of task durations (Finish - Launch), executors seen, and each executor's first task
-duration (the "fresh executor" task). Reads plain, .zstd/.lz4 (via the zstd/lz4 CLIs) and
-rolling (eventlog_v2_*) logs.
+duration (the "fresh executor" task). Reads plain, .zstd (zstd frame format, via the zstd
+CLI), .lz4 and rolling (eventlog_v2_*) logs. Note: Spark's lz4 event logs are NOT lz4 frame
+format (the `lz4` CLI rejects them) but lz4-java's LZ4BlockOutputStream format, decoded here.
 
 Usage: summarize_run.py RUN_DIR [--json OUT.json]
 """
@@ -15,13 +16,64 @@ import subprocess
 import sys
 
 
+def _lz4_block(src):
+    """Decompress one raw LZ4 block."""
+    dst, i, n = bytearray(), 0, len(src)
+    while i < n:
+        tok = src[i]; i += 1
+        lit = tok >> 4
+        if lit == 15:
+            while True:
+                b = src[i]; i += 1; lit += b
+                if b != 255:
+                    break
+        dst += src[i:i + lit]; i += lit
+        if i >= n:
+            break
+        off = src[i] | (src[i + 1] << 8); i += 2
+        ml = tok & 15
+        if ml == 15:
+            while True:
+                b = src[i]; i += 1; ml += b
+                if b != 255:
+                    break
+        ml += 4
+        start = len(dst) - off
+        for k in range(ml):
+            dst.append(dst[start + k])
+    return bytes(dst)
+
+
+def lz4_java_block_stream(data):
+    """Decode lz4-java LZ4BlockOutputStream (what Spark's lz4 codec writes): repeated blocks of
+    magic 'LZ4Block', 1 byte method|level (0x10 raw, 0x20 LZ4), int32 LE compressed length,
+    int32 LE decompressed length, int32 LE checksum (xxhash32, not verified here), payload."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        if data[i:i + 8] != b"LZ4Block":
+            raise ValueError(f"bad LZ4Block magic at offset {i}")
+        method = data[i + 8] & 0xF0
+        clen = int.from_bytes(data[i + 9:i + 13], "little")
+        dlen = int.from_bytes(data[i + 13:i + 17], "little")
+        payload = data[i + 21:i + 21 + clen]
+        i += 21 + clen
+        if dlen == 0:
+            continue  # end-of-stream marker block
+        block = payload if method == 0x10 else _lz4_block(payload)
+        if len(block) != dlen:
+            raise ValueError("LZ4Block length mismatch")
+        out += block
+    return bytes(out)
+
+
 def read_lines(path):
     files = sorted(glob.glob(os.path.join(path, "events_*"))) if os.path.isdir(path) else [path]
     for f in files:
         if f.endswith(".zstd") or f.endswith(".zst"):
             data = subprocess.run(["zstd", "-dc", f], capture_output=True, check=True).stdout
         elif f.endswith(".lz4"):
-            data = subprocess.run(["lz4", "-dc", f], capture_output=True, check=True).stdout
+            with open(f, "rb") as fh:
+                data = lz4_java_block_stream(fh.read())
         else:
             with open(f, "rb") as fh:
                 data = fh.read()
