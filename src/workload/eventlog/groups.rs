@@ -132,47 +132,72 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    /// The run stages of this group that stage `s`'s output stands for. A run stage
-    /// stands for itself. A skipped stage stands for the submitted stage with the same
-    /// output RDD, or, when none exists, for its own parents (so that no dependency is
-    /// lost). Stages that ran outside the group stand for nothing: their output existed
-    /// before the group started.
-    fn resolve(&mut self, s: u64, visiting: &mut HashSet<u64>) -> Vec<u64> {
+    /// What stage `s` stands for without looking at other skipped stages: a run stage
+    /// stands for itself; a skipped stage for the submitted stage with the same output
+    /// RDD; a stage that ran outside the group (or is unknown) for nothing, since its
+    /// output existed before the group started. A skipped stage without such a twin
+    /// stands for what its parents stand for (so that no dependency is lost).
+    fn direct(&mut self, s: u64) -> Result<Vec<u64>, Vec<u64>> {
         if self.run.contains(&s) {
-            return vec![s];
+            return Ok(vec![s]);
         }
-        if let Some(v) = self.memo.get(&s) {
-            return v.clone();
+        if self.app.submitted.contains_key(&s) {
+            return Ok(Vec::new());
         }
-        if !visiting.insert(s) {
-            return Vec::new(); // a cycle in malformed input: cut it here
+        let Some((info, _)) = self.app.stage_info.get(&s) else {
+            return Ok(Vec::new());
+        };
+        match info.output_rdd().and_then(|r| self.by_rdd.get(&r)) {
+            Some(&t) => Ok(if self.run.contains(&t) {
+                vec![t]
+            } else {
+                Vec::new()
+            }),
+            None => {
+                self.unresolved.insert(s);
+                Err(info.parents.clone())
+            }
         }
-        let result = if self.app.submitted.contains_key(&s) {
-            Vec::new() // ran, but in another group's job
-        } else {
-            let info = self.app.stage_info.get(&s).map(|(i, _)| i);
-            let twin = info
-                .and_then(|i| i.output_rdd())
-                .and_then(|rdd| self.by_rdd.get(&rdd).copied());
-            match (twin, info) {
-                (Some(t), _) if t != s => self.resolve(t, visiting),
-                (_, Some(info)) => {
-                    self.unresolved.insert(s);
-                    let parents = info.parents.clone();
-                    let mut v: Vec<u64> = Vec::new();
+    }
+
+    /// The run stages of this group that stage `root` stands for. Iterative, so that a
+    /// long chain of skipped stages in a hostile log cannot overflow the stack; a cycle
+    /// (impossible in a real log) is cut where it closes.
+    fn resolve(&mut self, root: u64) -> Vec<u64> {
+        let mut stack = vec![(root, false)];
+        let mut on_path: HashSet<u64> = HashSet::new();
+        while let Some((s, expanded)) = stack.pop() {
+            if self.memo.contains_key(&s) {
+                continue;
+            }
+            match self.direct(s) {
+                Ok(v) => {
+                    self.memo.insert(s, v);
+                }
+                Err(parents) if !expanded => {
+                    on_path.insert(s);
+                    stack.push((s, true));
                     for p in parents {
-                        v.extend(self.resolve(p, visiting));
+                        if !self.memo.contains_key(&p) && !on_path.contains(&p) {
+                            stack.push((p, false));
+                        }
                     }
+                }
+                Err(parents) => {
+                    on_path.remove(&s);
+                    let mut v: Vec<u64> = parents
+                        .iter()
+                        .filter_map(|p| self.memo.get(p))
+                        .flatten()
+                        .copied()
+                        .collect();
                     v.sort_unstable();
                     v.dedup();
-                    v
+                    self.memo.insert(s, v);
                 }
-                (_, None) => Vec::new(),
             }
-        };
-        visiting.remove(&s);
-        self.memo.insert(s, result.clone());
-        result
+        }
+        self.memo.get(&root).cloned().unwrap_or_default()
     }
 }
 
@@ -275,7 +300,7 @@ fn build_group(
         let (info, _) = &app.stage_info[&s];
         let mut parents: Vec<u32> = Vec::new();
         for &p in &info.parents {
-            for r in resolver.resolve(p, &mut HashSet::new()) {
+            for r in resolver.resolve(p) {
                 if r != s {
                     parents.push(index[&r]);
                 }
@@ -394,4 +419,106 @@ fn build_group(
 pub fn executor_counts(runs: &[&GroupRun]) -> Vec<u32> {
     let set: BTreeMap<u32, ()> = runs.iter().map(|r| (r.executors, ())).collect();
     set.into_keys().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::eventlog::parse::{RddInfo, StageInfo};
+    use std::path::PathBuf;
+
+    /// An application with one job in group "g" listing `stages` (id, parents, rdd,
+    /// submitted), each submitted stage with one successful task on executor "0".
+    fn app(stages: &[(u64, Vec<u64>, u64, bool)]) -> AppLog {
+        let mut a = AppLog {
+            app_id: "app-test".into(),
+            property_seen: true,
+            ..Default::default()
+        };
+        for (id, parents, rdd, submitted) in stages {
+            let info = StageInfo {
+                stage_id: *id,
+                attempt: 0,
+                name: String::new(),
+                num_tasks: 1,
+                parents: parents.clone(),
+                rdds: vec![RddInfo { rdd_id: *rdd }],
+            };
+            a.stage_info.insert(*id, (info, 0));
+            if *submitted {
+                a.submitted.insert(*id, (0, 1));
+                a.tasks.entry(*id).or_default().push(TaskRecord {
+                    task_id: *id,
+                    index: 0,
+                    stage_attempt: 0,
+                    success: true,
+                    launch_ms: *id,
+                    duration_ms: 10,
+                    executor: "0".into(),
+                    read_bytes: 0,
+                    read_records: 0,
+                    write_bytes: 0,
+                    write_records: 0,
+                    no_metrics: false,
+                    line: 1,
+                    file: PathBuf::new(),
+                });
+            }
+        }
+        a.jobs.push(JobRecord {
+            job_id: 0,
+            group: Some("g".into()),
+            stages: stages.iter().map(|s| s.0).collect(),
+            executors_alive: 1,
+            line: 1,
+            file: PathBuf::new(),
+            succeeded: Some(true),
+            end_result: "JobSucceeded".into(),
+        });
+        a
+    }
+
+    fn parents_of(a: &AppLog) -> (Vec<Vec<u32>>, Vec<Warning>) {
+        let mut w = Vec::new();
+        let g = extract_groups(a, "p", &mut w, &mut GroupCounts::default()).unwrap();
+        (g[0].stages.iter().map(|s| s.parents.clone()).collect(), w)
+    }
+
+    #[test]
+    fn long_chain_of_skipped_stages_without_twins_resolves_without_recursion() {
+        let n = 200_000u64;
+        let mut stages = vec![(0, vec![], 1_000_000, true)];
+        for s in 1..=n {
+            stages.push((s, vec![s - 1], 1_000_000 + s, false));
+        }
+        stages.push((n + 1, vec![n], 2_000_000, true));
+        let (parents, w) = parents_of(&app(&stages));
+        assert_eq!(parents, vec![vec![], vec![0]]);
+        assert!(w[0].msg.contains("match no submitted stage by output RDD"));
+    }
+
+    #[test]
+    fn cycles_of_skipped_stages_are_cut() {
+        let stages = vec![
+            (0, vec![], 10, true),
+            (1, vec![2, 0], 11, false),
+            (2, vec![1], 12, false),
+            (3, vec![1], 13, true),
+            (4, vec![4, 3], 14, true),
+        ];
+        let (parents, _) = parents_of(&app(&stages));
+        assert_eq!(parents, vec![vec![], vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn skipped_stage_maps_to_its_twin_by_output_rdd() {
+        let stages = vec![
+            (0, vec![], 10, true),
+            (1, vec![0], 11, true),
+            (2, vec![], 10, false), // same output RDD as stage 0
+            (3, vec![2, 1], 12, true),
+        ];
+        let (parents, _) = parents_of(&app(&stages));
+        assert_eq!(parents, vec![vec![], vec![0], vec![0, 1]]);
+    }
 }

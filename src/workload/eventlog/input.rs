@@ -303,6 +303,7 @@ impl<R: Read> Lz4BlockReader<R> {
             if u64::from(dlen) > max_block
                 || (dlen == 0) != (clen == 0)
                 || (method == LZ4_METHOD_RAW && clen != dlen)
+                || u64::from(clen) > u64::from(dlen) + u64::from(dlen) / 255 + 16
                 || (method != LZ4_METHOD_RAW && method != LZ4_METHOD_LZ4)
             {
                 return Err(self.corrupt(format!(
