@@ -1,6 +1,8 @@
 //! The event-log importer on real Spark logs (trimmed fixtures, see
 //! tests/fixtures/eventlogs/README.md) and on broken copies of them.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -736,4 +738,19 @@ fn read_stream_is_the_decompressed_text() {
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert_eq!(text, text_of(&fixture(Q1_ZSTD)));
+}
+
+#[test]
+fn cli_info_reads_decima_traces() {
+    let Some(dir) = common::decima_dir("cli_info_reads_decima_traces") else {
+        return;
+    };
+    let (code, stdout, stderr) = mpda(&["trace", "info", dir.to_str().unwrap(), "--markdown"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Header, separator, 7 sizes x 22 queries, totals.
+    assert_eq!(lines.len(), 2 + 154 + 1, "{stdout}");
+    let total: Vec<&str> = lines[156].split('|').map(str::trim).collect();
+    assert_eq!(&total[1..5], ["total", "154 jobs", "1414", "177890"]);
+    assert_eq!(total[12], "2,5,10,12,13,20,29,30,40,50,58,59,60,80,100");
 }
