@@ -7,7 +7,7 @@
 //! stages that ran, so skipped stages are resolved to the stage that computed the same
 //! output RDD.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::parse::{AppLog, JobRecord, TaskRecord};
 use super::{EventLogError, Warning};
@@ -104,11 +104,11 @@ pub fn extract_groups(
                 None => "never ended (the log stops before its JobEnd)".to_string(),
                 Some(_) => format!("ended with {}", bad.end_result),
             };
-            warn(
-                warnings,
-                app,
-                format!("group \"{key}\" dropped: Spark job {} {why}", bad.job_id),
-            );
+            warnings.push(Warning {
+                path: bad.file.clone(),
+                line: Some(bad.line),
+                msg: format!("group \"{key}\" dropped: Spark job {} {why}", bad.job_id),
+            });
             counts.groups_dropped += 1;
             continue;
         }
@@ -417,8 +417,8 @@ fn build_group(
 
 /// Summary of the executors keyed by count, for provenance.
 pub fn executor_counts(runs: &[&GroupRun]) -> Vec<u32> {
-    let set: BTreeMap<u32, ()> = runs.iter().map(|r| (r.executors, ())).collect();
-    set.into_keys().collect()
+    let set: BTreeSet<u32> = runs.iter().map(|r| r.executors).collect();
+    set.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -460,8 +460,6 @@ mod tests {
                     write_bytes: 0,
                     write_records: 0,
                     no_metrics: false,
-                    line: 1,
-                    file: PathBuf::new(),
                 });
             }
         }

@@ -54,6 +54,7 @@ pub struct JobRecord {
     pub stages: Vec<u64>,
     /// Executors alive when the job was submitted.
     pub executors_alive: u32,
+    /// Where its `JobStart` is, for warnings about the job.
     pub line: u64,
     pub file: PathBuf,
     /// `Some(true)` for `JobSucceeded`, `Some(false)` for a failure, `None` if no
@@ -77,8 +78,6 @@ pub struct TaskRecord {
     pub write_records: u64,
     /// The task had no `Task Metrics`: its shuffle statistics are zeros.
     pub no_metrics: bool,
-    pub line: u64,
-    pub file: PathBuf,
 }
 
 /// The facts of one application, as read from its log.
@@ -469,8 +468,6 @@ impl Reader<'_> {
                         write_bytes: write.0,
                         write_records: write.1,
                         no_metrics: e.metrics.is_none(),
-                        line: loc.line,
-                        file: loc.file.to_path_buf(),
                     });
             }
             other => {
