@@ -17,6 +17,8 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 const Q1_ZSTD: &str = "sf1/q1-sf1-e2-noaqe.zstd";
+const Q3_E1: &str = "sf1/q3-sf1-e1-noaqe.zstd";
+const Q3_E2: &str = "sf1/q3-sf1-e2-noaqe.zstd";
 const Q6_E1: &str = "sf1/q6-sf1-e1-noaqe";
 const Q6_E2: &str = "sf1/q6-sf1-e2-noaqe";
 
@@ -159,7 +161,7 @@ fn waves_on_a_hand_checked_stage() {
 fn import_matches_the_event_log_counts() {
     // Counted from the raw lines, independently of the importer: every submitted stage is
     // a stage of the trace and every successful TaskEnd a task.
-    for f in [Q1_ZSTD, Q6_E2, Q6_E1] {
+    for f in [Q1_ZSTD, Q3_E1, Q3_E2, Q6_E2, Q6_E1] {
         let text = text_of(&fixture(f));
         let submitted = count_events(&text, "SparkListenerStageSubmitted");
         let task_ends = count_events(&text, "SparkListenerTaskEnd");
@@ -278,6 +280,48 @@ fn one_and_two_executor_runs_merge_into_one_trace() {
             .collect::<Vec<_>>(),
         job.stages.iter().map(|s| &s.samples).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn stages_numbered_differently_in_two_runs_are_matched_by_output_rdd() {
+    // Spark numbered Q3's stages differently in its two runs (its scheduler walks shuffle
+    // dependencies in hash order). From the JobStart lines, (stage, output RDD, tasks):
+    //   1 executor:  (0, 3, 2) (1, 9, 2) (2, 14, 200) (3, 20, 2) (4, 26, 200)
+    //   2 executors: (0, 20, 2) (1, 9, 2) (2, 3, 2) (3, 14, 200) (4, 26, 200)
+    // so the 2-executor stages for the 1-executor order are 2, 1, 3, 0, 4.
+    let e1 = import_ok(&[fixture(Q3_E1)]);
+    let e2 = import_ok(&[fixture(Q3_E2)]);
+    let tasks =
+        |i: &Import| -> Vec<u32> { only_job(i).stages.iter().map(|s| s.num_tasks).collect() };
+    assert_eq!(tasks(&e1), vec![2, 2, 200, 2, 200]);
+    assert_eq!(
+        tasks(&e2),
+        vec![2, 2, 2, 200, 200],
+        "by position the DAGs differ"
+    );
+    let m = import_ok(&[fixture(Q3_E1), fixture(Q3_E2)]);
+    let job = only_job(&m);
+    assert_eq!(shape(job), shape(only_job(&e1)));
+    let apps = &m.jobs[0].source["apps"];
+    assert_eq!(
+        apps[0]["spark_stage_ids"],
+        serde_json::json!([0, 1, 2, 3, 4])
+    );
+    assert_eq!(
+        apps[1]["spark_stage_ids"],
+        serde_json::json!([2, 1, 3, 0, 4])
+    );
+    let e2_stages = &only_job(&e2).stages;
+    for (k, &j) in [2usize, 1, 3, 0, 4].iter().enumerate() {
+        assert_eq!(job.stages[k].samples[0], only_job(&e1).stages[k].samples[0]);
+        assert_eq!(
+            job.stages[k].samples[1], e2_stages[j].samples[0],
+            "stage {k}"
+        );
+    }
+    // The other way round, the 2-executor run's order is kept.
+    let r = import_ok(&[fixture(Q3_E2), fixture(Q3_E1)]);
+    assert_eq!(shape(only_job(&r)), shape(only_job(&e2)));
 }
 
 #[test]
@@ -654,11 +698,12 @@ fn cli_import_info_and_check() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(
-            "imported 2 group(s) from 3 application(s) (Spark 4.3.0): 6 stages, 409 tasks, 412 task samples"
+            "imported 3 group(s) from 5 application(s) (Spark 4.3.0): 11 stages, 815 tasks, 1224 task samples"
         ),
         "{stdout}"
     );
     assert!(stdout.contains("1.json: group q1, 4 stages, 406 tasks, executors 2 (1 run(s))"));
+    assert!(stdout.contains("3.json: group q3, 5 stages, 406 tasks, executors 1,2 (2 run(s))"));
     assert!(stdout.contains("6.json: group q6, 2 stages, 3 tasks, executors 1,2 (2 run(s))"));
     let job = load_trace_file(&out.path().join("sf1/6.json")).unwrap();
     assert_eq!(job.name, "tpch-sf1-6");
@@ -666,14 +711,14 @@ fn cli_import_info_and_check() {
     let (code, stdout, stderr) = mpda(&["trace", "check", o]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("2 jobs (1 sizes x 2 queries), 6 stages, 409 tasks: all valid"),
+        stdout.contains("3 jobs (1 sizes x 3 queries), 11 stages, 815 tasks: all valid"),
         "{stdout}"
     );
 
     let (code, stdout, stderr) = mpda(&["trace", "info", o]);
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines.len(), 5, "{stdout}");
     assert!(lines[0].starts_with("size   query"), "{stdout}");
     let q1: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
@@ -681,9 +726,10 @@ fn cli_import_info_and_check() {
         ["sf1", "1", "4", "406", "2", "102.0", "101.5", "200"]
     );
     assert_eq!(q1[11], "2");
-    let q6: Vec<&str> = lines[2].split_whitespace().collect();
+    let q6: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(&q6[..4], ["sf1", "6", "2", "3"]);
     assert_eq!(q6[11], "1,2");
-    assert!(lines[3].starts_with("total  2 jobs"), "{stdout}");
+    assert!(lines[4].starts_with("total  3 jobs"), "{stdout}");
 
     let (code, stdout, _) = mpda(&["trace", "info", o, "--markdown"]);
     assert_eq!(code, 0);

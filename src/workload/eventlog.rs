@@ -246,29 +246,60 @@ pub fn import(inputs: &[PathBuf], opts: &ImportOptions) -> Result<Import, EventL
     })
 }
 
-fn dag_difference(a: &GroupRun, b: &GroupRun) -> Option<String> {
-    if a.stages.len() != b.stages.len() {
-        return Some(format!(
-            "{} stages against {}",
-            b.stages.len(),
-            a.stages.len()
-        ));
+/// Where `b` differs from `a` when `b`'s stage `map[i]` stands for `a`'s stage `i`.
+fn dag_difference(a: &GroupRun, b: &GroupRun, map: &[usize]) -> Option<String> {
+    let mut inverse = vec![0u32; map.len()];
+    for (i, &j) in map.iter().enumerate() {
+        inverse[j] = i as u32;
     }
-    for (i, (x, y)) in a.stages.iter().zip(&b.stages).enumerate() {
+    for (i, x) in a.stages.iter().enumerate() {
+        let y = &b.stages[map[i]];
         if x.num_tasks != y.num_tasks {
             return Some(format!(
                 "stage {i} (Spark stage {} / {}) has {} tasks against {}",
                 y.spark_stage_id, x.spark_stage_id, y.num_tasks, x.num_tasks
             ));
         }
-        if x.parents != y.parents {
+        let mut parents: Vec<u32> = y.parents.iter().map(|&p| inverse[p as usize]).collect();
+        parents.sort_unstable();
+        if x.parents != parents {
             return Some(format!(
                 "stage {i} (Spark stage {} / {}) has parents {:?} against {:?}",
-                y.spark_stage_id, x.spark_stage_id, y.parents, x.parents
+                y.spark_stage_id, x.spark_stage_id, parents, x.parents
             ));
         }
     }
     None
+}
+
+/// Pairs the stages of `other` with those of `base`: `map[i]` is `other`'s stage for
+/// `base`'s stage `i`. Spark numbers stages in the order its scheduler walks the
+/// dependencies, which can differ between two runs of the same query, so stages are
+/// paired by the creation order of their output RDDs (the same plan creates its RDDs in
+/// the same order); where that pairing does not give the same DAG, by position.
+fn match_stages(base: &GroupRun, other: &GroupRun) -> Result<Vec<usize>, String> {
+    let n = base.stages.len();
+    if other.stages.len() != n {
+        return Err(format!("{} stages against {n}", other.stages.len()));
+    }
+    let by_rdd = |r: &GroupRun| {
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by_key(|&i| (r.stages[i].output_rdd, r.stages[i].spark_stage_id));
+        idx
+    };
+    let (ob, oo) = (by_rdd(base), by_rdd(other));
+    let mut map = vec![0usize; n];
+    for k in 0..n {
+        map[ob[k]] = oo[k];
+    }
+    let Some(by_rdd_diff) = dag_difference(base, other, &map) else {
+        return Ok(map);
+    };
+    let identity: Vec<usize> = (0..n).collect();
+    match dag_difference(base, other, &identity) {
+        None => Ok(identity),
+        Some(_) => Err(by_rdd_diff),
+    }
 }
 
 /// Merges runs of the same logical job: one trace per group, one duration entry per
@@ -301,21 +332,24 @@ pub fn merge(runs: Vec<GroupRun>, opts: &ImportOptions) -> Result<Vec<ImportedJo
                     ),
                 });
             }
-            if let Some(msg) = dag_difference(base, other) {
-                return Err(EventLogError::Mismatch {
+        }
+        let mut maps = Vec::with_capacity(group_runs.len());
+        for other in group_runs {
+            maps.push(
+                match_stages(base, other).map_err(|msg| EventLogError::Mismatch {
                     group: base.group.clone(),
                     first: base.source.clone(),
                     second: other.source.clone(),
                     msg,
-                });
-            }
+                })?,
+            );
         }
         let mut stages = Vec::with_capacity(base.stages.len());
         for (i, st) in base.stages.iter().enumerate() {
             let mut by_exec: BTreeMap<u32, WaveSamples> = BTreeMap::new();
             let mut shuffle = ShuffleStats::default();
-            for r in group_runs {
-                let s = &r.stages[i];
+            for (r, map) in group_runs.iter().zip(&maps) {
+                let s = &r.stages[map[i]];
                 let w = by_exec.entry(r.executors).or_insert_with(|| WaveSamples {
                     executors: r.executors,
                     first_wave: Vec::new(),
@@ -347,7 +381,7 @@ pub fn merge(runs: Vec<GroupRun>, opts: &ImportOptions) -> Result<Vec<ImportedJo
         let name = format!("{}-{}-{}", opts.prefix, opts.size, label);
         let trace = JobTrace::new(&base.source, name, opts.size.clone(), label.clone(), stages)?;
         let refs: Vec<&GroupRun> = group_runs.iter().collect();
-        let source = provenance(&refs, opts);
+        let source = provenance(&refs, &maps, opts);
         out.push(ImportedJob {
             group: base.group.clone(),
             trace,
@@ -361,7 +395,7 @@ pub fn merge(runs: Vec<GroupRun>, opts: &ImportOptions) -> Result<Vec<ImportedJo
     Ok(out)
 }
 
-fn provenance(runs: &[&GroupRun], opts: &ImportOptions) -> serde_json::Value {
+fn provenance(runs: &[&GroupRun], maps: &[Vec<usize>], opts: &ImportOptions) -> serde_json::Value {
     let versions: BTreeSet<&str> = runs
         .iter()
         .filter_map(|r| r.spark_version.as_deref())
@@ -372,7 +406,7 @@ fn provenance(runs: &[&GroupRun], opts: &ImportOptions) -> serde_json::Value {
         "group_property": opts.group_property,
         "group": runs[0].group,
         "executor_counts": groups::executor_counts(runs),
-        "apps": runs.iter().map(|r| serde_json::json!({
+        "apps": runs.iter().zip(maps).map(|(r, map)| serde_json::json!({
             "app_id": r.app_id,
             "app_name": r.app_name,
             "event_log": r.source.file_name().map(|n| n.to_string_lossy().to_string()),
@@ -380,6 +414,8 @@ fn provenance(runs: &[&GroupRun], opts: &ImportOptions) -> serde_json::Value {
             "spark_version": r.spark_version,
             "spark_jobs": r.spark_jobs,
             "skipped_stages": r.skipped_stages,
+            // This run's Spark stage id for each stage of the trace, in trace order.
+            "spark_stage_ids": map.iter().map(|&j| r.stages[j].spark_stage_id).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "imported": today_utc(),
     })

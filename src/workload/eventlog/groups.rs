@@ -17,6 +17,9 @@ use crate::workload::trace::ShuffleStats;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStage {
     pub spark_stage_id: u64,
+    /// The stage's output RDD: the identity that matches stages across applications,
+    /// since Spark may number the stages of one query differently in two runs.
+    pub output_rdd: Option<u64>,
     pub num_tasks: u32,
     /// Indices into the group's stage list.
     pub parents: Vec<u32>,
@@ -365,6 +368,7 @@ fn build_group(
         }
         let mut stage = RunStage {
             spark_stage_id: s,
+            output_rdd: info.output_rdd(),
             num_tasks: info.num_tasks.max(1),
             parents,
             first_wave: Vec::new(),
