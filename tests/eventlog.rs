@@ -238,6 +238,36 @@ fn rolling_log_reads_parts_in_numeric_order() {
 }
 
 #[test]
+fn rolling_log_of_a_running_application_ends_with_a_warning() {
+    // The last part's zstd frame is cut in half, as when Spark is still writing it.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("eventlog_v2_app-20261123025025-0000");
+    std::fs::create_dir(&dir).unwrap();
+    write_rolling(&dir, &text_of(&fixture(Q1_ZSTD)), 3, |_| ".zstd");
+    let last = dir.join("events_3_app-20261123025025-0000.zstd");
+    let bytes = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &bytes[..bytes.len() / 2]).unwrap();
+    let status = dir.join("appstatus_app-20261123025025-0000.inprogress");
+    std::fs::write(&status, "").unwrap();
+    let i = import_ok(&[&dir]);
+    assert!(i.jobs.is_empty(), "the query's last job had not ended");
+    assert!(
+        i.warnings.iter().any(|w| w.path == last
+            && w.msg.contains("zstd stream is corrupt or truncated")
+            && w.msg.contains("still in progress")),
+        "{:?}",
+        i.warnings
+    );
+    // Once the application is marked finished, the same damage is an error.
+    std::fs::rename(&status, dir.join("appstatus_app-20261123025025-0000")).unwrap();
+    let e = import_err(&[&dir]);
+    assert!(
+        e.starts_with(&format!("{}: zstd stream is corrupt", last.display())),
+        "{e}"
+    );
+}
+
+#[test]
 fn lz4_block_log_reads_like_its_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let text = text_of(&fixture(Q1_ZSTD));

@@ -452,6 +452,23 @@ mod tests {
     }
 
     #[test]
+    fn codecs_come_from_the_extension() {
+        let c = |n: &str| codec_from_name(Path::new(n)).map_err(|e| e.to_string());
+        assert_eq!(c("app-20261123025025-0000"), Ok(Codec::Plain));
+        assert_eq!(c("local-1795397814919.inprogress"), Ok(Codec::Plain));
+        assert_eq!(c("application_1700000000000_0001_1"), Ok(Codec::Plain));
+        assert_eq!(c("events_1_app-1.zstd"), Ok(Codec::Zstd));
+        assert_eq!(c("app-1.zst"), Ok(Codec::Zstd));
+        assert_eq!(c("app-1.zstd.inprogress"), Ok(Codec::Zstd));
+        assert_eq!(c("app-1.lz4"), Ok(Codec::Lz4Block));
+        assert!(
+            c("app-1.lzf")
+                .unwrap_err()
+                .contains("the lzf codec is not supported")
+        );
+    }
+
+    #[test]
     fn part_numbers_sort_numerically() {
         assert_eq!(part_index("events_10_app-1.zstd"), Some(10));
         assert_eq!(part_index("events_x_app"), None);
