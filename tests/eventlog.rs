@@ -19,6 +19,13 @@ fn fixture(rel: &str) -> PathBuf {
 const Q1_ZSTD: &str = "sf1/q1-sf1-e2-noaqe.zstd";
 const Q3_E1: &str = "sf1/q3-sf1-e1-noaqe.zstd";
 const Q3_E2: &str = "sf1/q3-sf1-e2-noaqe.zstd";
+const SF001_PLAIN: &str = "sf0.01/plain/app-20261123035843-0000";
+const SF001_ZSTD: &str = "sf0.01/zstd/app-20261123035911-0000.zstd";
+const SF001_LZ4: &str = "sf0.01/lz4/app-20261123035939-0000.lz4";
+const SF001_ROLLING: &str = "sf0.01/rolling/eventlog_v2_app-20261123040007-0000";
+const SF001_ROLLING_PART: &str =
+    "sf0.01/rolling/eventlog_v2_app-20261123040007-0000/events_1_app-20261123040007-0000";
+const SF001_AQE: &str = "sf0.01/aqe/app-20261123040052-0000";
 const Q6_E1: &str = "sf1/q6-sf1-e1-noaqe";
 const Q6_E2: &str = "sf1/q6-sf1-e2-noaqe";
 
@@ -161,7 +168,17 @@ fn waves_on_a_hand_checked_stage() {
 fn import_matches_the_event_log_counts() {
     // Counted from the raw lines, independently of the importer: every submitted stage is
     // a stage of the trace and every successful TaskEnd a task.
-    for f in [Q1_ZSTD, Q3_E1, Q3_E2, Q6_E2, Q6_E1] {
+    for f in [
+        Q1_ZSTD,
+        Q3_E1,
+        Q3_E2,
+        Q6_E2,
+        Q6_E1,
+        SF001_PLAIN,
+        SF001_ZSTD,
+        SF001_ROLLING_PART,
+        SF001_AQE,
+    ] {
         let text = text_of(&fixture(f));
         let submitted = count_events(&text, "SparkListenerStageSubmitted");
         let task_ends = count_events(&text, "SparkListenerTaskEnd");
@@ -179,8 +196,94 @@ fn import_matches_the_event_log_counts() {
     }
 }
 
+#[test]
+fn aqe_log_resolves_a_skipped_stage_across_jobs() {
+    // Q3 with AQE (and broadcasts) on is four Spark jobs of one group: two broadcast jobs
+    // (stages 0 and 1), a shuffle-map job (stage 2, output RDD 11), and the result job,
+    // which lists stage 3 (output RDD 11: skipped, it is stage 2) and stage 4 (parent 3).
+    let i = import_ok(&[fixture(SF001_AQE)]);
+    let job = only_job(&i);
+    assert_eq!(
+        shape(job),
+        vec![
+            (Some(0), 1, vec![]),
+            (Some(1), 1, vec![]),
+            (Some(2), 1, vec![]),
+            (Some(4), 1, vec![2]),
+        ]
+    );
+    let app = &i.jobs[0].source["apps"][0];
+    assert_eq!(app["spark_jobs"], serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(app["skipped_stages"], 1);
+    // The first task of each executor in the group is fresh, wherever it ran.
+    let fresh: usize = job.stages.iter().map(|s| s.samples[0].fresh.len()).sum();
+    assert_eq!(fresh, 2);
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+    // Its DAG is not the AQE-off one, so the two runs do not merge.
+    let e = import_err(&[fixture(SF001_PLAIN), fixture(SF001_AQE)]);
+    assert!(e.contains("differs from the one in"), "{e}");
+    assert!(e.ends_with("4 stages against 5"), "{e}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Input formats
+
+#[test]
+fn spark_written_zstd_lz4_and_rolling_logs_read_like_plain_ones() {
+    // Four runs of Q3 at SF 0.01 with the same settings (2 executors, AQE off, 4 shuffle
+    // partitions), whose logs Spark wrote plain, zstd-compressed, lz4-compressed
+    // (lz4-java's LZ4Block container) and as a rolling folder.
+    // Spark numbered the stages differently in some of the runs, so each run is
+    // compared with the plain one through a merge, which pairs stages by output RDD.
+    let plain = import_ok(&[fixture(SF001_PLAIN)]);
+    assert_eq!(
+        shape(only_job(&plain)),
+        vec![
+            (Some(0), 1, vec![]),
+            (Some(1), 1, vec![]),
+            (Some(2), 4, vec![0, 1]),
+            (Some(3), 1, vec![]),
+            (Some(4), 4, vec![2, 3]),
+        ]
+    );
+    for (f, codecs) in [
+        (SF001_ZSTD, vec!["zstd"]),
+        (SF001_LZ4, vec!["lz4"]),
+        (SF001_ROLLING, vec!["plain"]),
+    ] {
+        let i = import_ok(&[fixture(f)]);
+        assert_eq!(only_job(&i).stages.len(), 5, "{f}");
+        assert_eq!(only_job(&i).num_tasks(), 11, "{f}");
+        assert_eq!(i.apps[0].codecs, codecs, "{f}");
+        assert!(i.warnings.is_empty(), "{f}: {:?}", i.warnings);
+        let both = import_ok(&[fixture(SF001_PLAIN), fixture(f)]);
+        assert_eq!(shape(only_job(&both)), shape(only_job(&plain)), "{f}");
+    }
+    let rolling = import_ok(&[fixture(SF001_ROLLING)]);
+    assert_eq!(rolling.apps[0].app_id, "app-20261123040007-0000");
+    // The zstd text, decoded by the reference decoder, counts the same stages and tasks.
+    let text = text_of(&fixture(SF001_ZSTD));
+    assert_eq!(count_events(&text, "SparkListenerStageSubmitted"), 5);
+    assert_eq!(count_events(&text, "SparkListenerTaskEnd"), 11);
+    // All four pooled: one executor count, four runs' samples per stage.
+    let all = import_ok(&[
+        fixture("sf0.01/plain"),
+        fixture("sf0.01/zstd"),
+        fixture("sf0.01/lz4"),
+        fixture("sf0.01/rolling"),
+    ]);
+    let job = only_job(&all);
+    assert_eq!(all.jobs[0].runs.len(), 4);
+    for s in &job.stages {
+        assert_eq!(s.samples.len(), 1);
+        let w = &s.samples[0];
+        assert_eq!(
+            w.first_wave.len() + w.rest_wave.len(),
+            4 * s.num_tasks as usize
+        );
+    }
+    assert_eq!(all.num_samples(), 44);
+}
 
 #[test]
 fn zstd_log_reads_like_its_plain_text() {
