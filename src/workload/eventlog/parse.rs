@@ -3,8 +3,9 @@
 //! Each line is parsed exactly once: the event name is read from the line's start
 //! (Spark's JSON writer always puts `"Event"` first; other lines fall back to a full
 //! parse), events we use are deserialised into small typed structs that skip every
-//! other field, and all other lines are only checked for valid JSON. This keeps a
-//! 150 MB log with 20,000 task lines to a few seconds and a few MB of memory.
+//! other field, and all other lines are only checked for valid JSON. The 44 SF1 TPC-H
+//! logs of one measurement (300 MB, 37,562 task lines) import in about a second, reading
+//! one line at a time.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
@@ -616,7 +617,7 @@ fn read_lines(
                 },
                 Err(e) => {
                     if !complete {
-                        truncated_warning(r, &loc, &e);
+                        truncated_warning(r, &loc, &json_msg(&e));
                         return Ok(());
                     }
                     return Err(EventLogError::Json {
@@ -631,7 +632,7 @@ fn read_lines(
         match r.event(&loc, &name, line) {
             Ok(()) => r.app.events += 1,
             Err(EventLogError::Json { msg, .. }) if !complete => {
-                truncated_warning_msg(r, &loc, &msg);
+                truncated_warning(r, &loc, &msg);
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -639,13 +640,9 @@ fn read_lines(
     }
 }
 
-fn truncated_warning(r: &mut Reader, loc: &Loc, e: &serde_json::Error) {
-    truncated_warning_msg(r, loc, &json_msg(e));
-}
-
 /// A last line without its newline that does not parse is what a log still being
 /// written (or cut off by a crash) ends with: the events before it are sound.
-fn truncated_warning_msg(r: &mut Reader, loc: &Loc, msg: &str) {
+fn truncated_warning(r: &mut Reader, loc: &Loc, msg: &str) {
     r.warnings.push(Warning {
         path: loc.file.to_path_buf(),
         line: Some(loc.line),
