@@ -38,6 +38,40 @@ enum Command {
 enum TraceCommand {
     /// Load and validate every trace of a folder (DIR/<size>/<query>.json[.gz]).
     Check { dir: PathBuf },
+    /// Import Spark event logs (files, rolling-log folders, or folders of logs) as traces
+    /// DIR/<size>/<query>.json[.gz]; runs of one query with different executor counts
+    /// merge into one trace.
+    Import(ImportArgs),
+    /// Statistics of a trace folder: per size and query, stages, tasks per stage,
+    /// duration means per wave and executor counts.
+    Info {
+        dir: PathBuf,
+        /// Print a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Event logs: files, eventlog_v2_<appId>/ folders, or folders holding several.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output trace folder; traces go to OUT/<size>/<query>.json[.gz].
+    #[arg(long)]
+    out: PathBuf,
+    /// Input-size label of these runs (e.g. sf1).
+    #[arg(long)]
+    size: String,
+    /// Job property that names a logical job.
+    #[arg(long, default_value = mpda::workload::eventlog::DEFAULT_GROUP_PROPERTY)]
+    group_property: String,
+    /// Trace names are <prefix>-<size>-<query>.
+    #[arg(long, default_value = "tpch")]
+    prefix: String,
+    /// Write .json.gz instead of .json.
+    #[arg(long)]
+    gzip: bool,
 }
 
 #[derive(Args, Clone)]
@@ -127,6 +161,8 @@ fn run() -> Result<()> {
         Command::Eval(a) => cmd_eval(a),
         Command::Bench(a) => cmd_bench(a),
         Command::Trace(TraceCommand::Check { dir }) => cmd_trace_check(&dir),
+        Command::Trace(TraceCommand::Import(a)) => cmd_trace_import(&a),
+        Command::Trace(TraceCommand::Info { dir, markdown }) => cmd_trace_info(&dir, markdown),
     }
 }
 
@@ -412,6 +448,73 @@ fn cmd_trace_check(dir: &Path) -> Result<()> {
         lib.jobs().len(),
         lib.sizes().len(),
         lib.queries().len()
+    );
+    Ok(())
+}
+
+fn cmd_trace_import(a: &ImportArgs) -> Result<()> {
+    use mpda::workload::eventlog;
+    let opts = eventlog::ImportOptions {
+        size: a.size.clone(),
+        prefix: a.prefix.clone(),
+        group_property: a.group_property.clone(),
+    };
+    let import = eventlog::import(&a.inputs, &opts).context("importing event logs")?;
+    if import.jobs.is_empty() {
+        for w in &import.warnings {
+            eprintln!("warning: {w}");
+        }
+        bail!(
+            "no logical job to import from {} application(s) (grouped by {})",
+            import.apps.len(),
+            opts.group_property
+        );
+    }
+    let files = eventlog::write_traces(&import, &a.out, a.gzip)
+        .with_context(|| format!("writing traces to {}", a.out.display()))?;
+    for (job, file) in import.jobs.iter().zip(&files) {
+        let keys: Vec<String> = job.runs.iter().map(|r| r.2.to_string()).collect();
+        println!(
+            "{}: group {}, {} stages, {} tasks, executors {} ({} run(s))",
+            file.display(),
+            job.group,
+            job.trace.stages.len(),
+            job.trace.num_tasks(),
+            keys.join(","),
+            job.runs.len()
+        );
+    }
+    for w in &import.warnings {
+        eprintln!("warning: {w}");
+    }
+    let versions: std::collections::BTreeSet<&str> = import
+        .apps
+        .iter()
+        .filter_map(|a| a.spark_version.as_deref())
+        .collect();
+    println!(
+        "imported {} group(s) from {} application(s) (Spark {}): {} stages, {} tasks, {} \
+         task samples; {} job(s) without {} dropped, {} group(s) dropped, {} warning(s)",
+        import.jobs.len(),
+        import.apps.len(),
+        versions.into_iter().collect::<Vec<_>>().join(", "),
+        import.num_stages(),
+        import.num_tasks(),
+        import.num_samples(),
+        import.counts.jobs_without_group,
+        opts.group_property,
+        import.counts.groups_dropped,
+        import.warnings.len()
+    );
+    Ok(())
+}
+
+fn cmd_trace_info(dir: &Path, markdown: bool) -> Result<()> {
+    let lib = mpda::workload::TraceLibrary::load_dir(dir)?;
+    let (rows, total) = mpda::workload::info::library_stats(&lib);
+    print!(
+        "{}",
+        mpda::workload::info::format_table(&rows, &total, markdown)
     );
     Ok(())
 }

@@ -2,6 +2,8 @@
 
 pub mod arrivals;
 pub mod decima;
+pub mod eventlog;
+pub mod info;
 pub mod numpy_rng;
 pub mod trace;
 
