@@ -226,8 +226,11 @@ fn loss(out: &PolicyOutput) -> Tensor<1> {
 #[test]
 fn backward_reaches_every_parameter() {
     let dev = Device::flex().autodiff();
-    let all = common::observations(6, 10, 3);
-    let refs: Vec<&Observation> = all.iter().take(32).collect();
+    // A large, varied batch: the GAT's receiver attention vector only learns through the
+    // LeakyReLU kink (its term is shared by all of a node's incoming edges, so it cancels in
+    // their softmax otherwise), i.e. at nodes whose edge logits straddle zero.
+    let all = common::observations(40, 10, 3);
+    let refs: Vec<&Observation> = all.iter().step_by(2).take(256).collect();
     for cfg in presets() {
         let policy = cfg.init(&dev);
         let mut h = HostBatch::default();
@@ -298,6 +301,27 @@ fn a_stage(p: &Policy, cfg: &PolicyConfig, obs: &[&Observation], dev: &Device) -
 }
 
 #[test]
+fn same_seed_same_weights_even_when_built_concurrently() {
+    let dev = Device::flex();
+    let all = common::observations(2, 10, 21);
+    let refs: Vec<&Observation> = all.iter().take(4).collect();
+    let cfg = PolicyConfig::mpda();
+    let reference = run(&cfg.init(&dev), &cfg, &refs, &dev).1;
+    let outs: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| run(&cfg.init(&dev), &cfg, &refs, &dev).1))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in outs {
+        assert_eq!(o, reference);
+    }
+    let mut other = cfg.clone();
+    other.seed = 1;
+    assert_ne!(run(&other.init(&dev), &other, &refs, &dev).1, reference);
+}
+
+#[test]
 fn bad_model_files_are_errors() {
     let dev = Device::flex();
     let dir = tempfile::tempdir().unwrap();
@@ -363,7 +387,7 @@ fn a_batch_of_64_equals_64_single_forwards() {
 fn fast_host_forward_matches_burn() {
     let dev = Device::flex();
     let all = common::observations(20, 10, 13);
-    let mut compared = 0;
+    let (mut compared, mut decided) = (0, 0);
     for cfg in presets() {
         let policy = cfg.init(&dev);
         let mut fast = mpda::model::fast::FastPolicy::new(&policy, &cfg);
@@ -382,14 +406,28 @@ fn fast_host_forward_matches_burn() {
                     assert!((a - b).abs() < 1e-5, "{} limit {a} vs {b}", cfg.preset);
                 }
             }
-            // Greedy decisions agree with decoding Burn's output.
-            let d = fast.decide(&h, Choice::Greedy);
+            // Greedy decisions agree with decoding Burn's output, unless the two best
+            // candidates are closer than the 1e-5 the forward passes are allowed to differ by.
             let e = decode(&h, &stage, &limit, 0, Choice::Greedy);
-            assert_eq!((d.stage, d.limit), (e.stage, e.limit));
+            let (p0, pn) = h.job_pairs[e.job];
+            let clear = |v: &[f32]| {
+                let mut s = v.to_vec();
+                s.sort_by(|a, b| b.total_cmp(a));
+                s.len() < 2 || s[0] - s[1] > 1e-4
+            };
+            if clear(&stage) && clear(&limit[p0 as usize..(p0 + pn) as usize]) {
+                let d = fast.decide(&h, Choice::Greedy);
+                assert_eq!((d.stage, d.limit), (e.stage, e.limit), "{}", cfg.preset);
+                decided += 1;
+            }
             compared += 1;
         }
     }
     assert!(compared > 100);
+    assert!(
+        decided > compared / 2,
+        "only {decided} of {compared} decisions were clear"
+    );
 }
 
 #[test]

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -219,9 +220,41 @@ pub struct PolicyOutput {
     pub value: Option<Tensor<1>>,
 }
 
+/// Initialises every parameter from a generator seeded by the config, in the module's
+/// visiting order: uniform in `±1/sqrt(fan_in)` (Burn's default bound for linear layers),
+/// where `fan_in` is the first dimension of the latest matrix (a bias takes its layer's).
+/// Parameters a module initialises to zero (the GAT's message bias) stay zero.
+/// Burn's own initialisation draws from a backend-global generator, which parallel threads
+/// (tests, rollout workers) interleave; this makes the same seed give the same weights
+/// wherever and however often a model is built.
+struct SeededInit {
+    rng: rand_pcg::Pcg64Mcg,
+    fan_in: usize,
+}
+
+impl ModuleMapper for SeededInit {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            let dims = t.dims();
+            if D >= 2 {
+                self.fan_in = dims[0];
+            }
+            let tracked = t.is_require_grad();
+            if t.clone().abs().max().into_scalar::<f32>() == 0.0 {
+                return t;
+            }
+            let bound = 1.0 / (self.fan_in.max(1) as f32).sqrt();
+            let n = dims.iter().product();
+            let values: Vec<f32> = (0..n)
+                .map(|_| self.rng.random_range(-bound..bound))
+                .collect();
+            Tensor::from_data(TensorData::new(values, dims), &t.device()).set_require_grad(tracked)
+        })
+    }
+}
+
 impl Policy {
     pub fn new(cfg: &PolicyConfig, dev: &Device) -> Self {
-        dev.seed(cfg.seed);
         let (f, d, act) = (cfg.input_features, cfg.dim, cfg.activation);
         let node_in = f + d;
         let (gat, decima, gcn) = match cfg.encoder {
@@ -285,10 +318,10 @@ impl Policy {
             input_features: f,
             job_summary: cfg.job_summary,
         };
-        // Parameters initialise lazily; materialise them now, right after seeding, so that
-        // the same seed always gives the same weights.
-        let record = policy.clone().into_record();
-        policy.load_record(record)
+        policy.map(&mut SeededInit {
+            rng: rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed),
+            fan_in: 1,
+        })
     }
 
     /// Scores a batch. `t` must hold at least one schedulable stage per graph.

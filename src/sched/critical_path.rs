@@ -31,14 +31,6 @@ impl Scheduler for CriticalPath {
                     .then(cp[a].total_cmp(&cp[b]))
                     .then(b.cmp(&a))
             });
-        match best {
-            Some(s) => Action::Schedule {
-                stage: obs.stages[s].id,
-                limit: obs.limit_for(obs.stages[s].job as usize, obs.num_source_exec),
-            },
-            None => Action::Idle {
-                executors: obs.num_source_exec,
-            },
-        }
+        best.map_or_else(|| obs.idle(), |s| obs.send_all(s))
     }
 }

@@ -59,7 +59,7 @@ impl Partition {
                 );
             }
         }
-        (Action::Idle { executors: nse }, None)
+        (obs.idle(), None)
     }
 }
 

@@ -79,9 +79,7 @@ impl Scheduler for LearnedScheduler {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         if obs.schedulable.is_empty() {
-            return Action::Idle {
-                executors: obs.num_source_exec,
-            };
+            return obs.idle();
         }
         self.host.clear();
         self.host.push(obs, self.cfg.levels as u32);

@@ -30,9 +30,7 @@ impl Scheduler for RandomScheduler {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         if obs.schedulable.is_empty() {
-            return Action::Idle {
-                executors: obs.num_source_exec,
-            };
+            return obs.idle();
         }
         let s = obs.schedulable[self.rng.random_range(0..obs.schedulable.len())] as usize;
         let job = obs.stages[s].job as usize;

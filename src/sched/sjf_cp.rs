@@ -51,14 +51,9 @@ impl Scheduler for SjfCp {
                     .filter(|&s| eligible(s))
                     .max_by(|&a, &b| cp[a].total_cmp(&cp[b]).then(b.cmp(&a)))
                     .expect("job has an eligible stage");
-                return Action::Schedule {
-                    stage: obs.stages[best].id,
-                    limit: obs.limit_for(j, obs.num_source_exec),
-                };
+                return obs.send_all(best);
             }
         }
-        Action::Idle {
-            executors: obs.num_source_exec,
-        }
+        obs.idle()
     }
 }

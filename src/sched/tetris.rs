@@ -54,14 +54,6 @@ impl Scheduler for Tetris {
                     .then(score(a).total_cmp(&score(b)))
                     .then(b.cmp(&a))
             });
-        match best {
-            Some(s) => Action::Schedule {
-                stage: obs.stages[s].id,
-                limit: obs.limit_for(obs.stages[s].job as usize, obs.num_source_exec),
-            },
-            None => Action::Idle {
-                executors: obs.num_source_exec,
-            },
-        }
+        best.map_or_else(|| obs.idle(), |s| obs.send_all(s))
     }
 }

@@ -5,7 +5,7 @@
 //! they have grown to the episode's size. Heuristics and learned policies read the same
 //! struct; Decima's and MPDA's node features are derived from it.
 
-use super::{JobId, StageId};
+use super::{Action, JobId, StageId};
 
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
@@ -122,6 +122,21 @@ impl Observation {
     /// The limit that sends `n` executors (before clipping to the stage's tasks).
     pub fn limit_for(&self, job: usize, n: u32) -> u32 {
         self.jobs[job].min_limit + n.max(1) - 1
+    }
+
+    /// Sends stage `s` every executor being placed that it can use.
+    pub fn send_all(&self, s: usize) -> Action {
+        Action::Schedule {
+            stage: self.stages[s].id,
+            limit: self.limit_for(self.stages[s].job as usize, self.num_source_exec),
+        }
+    }
+
+    /// Leaves every executor being placed idle.
+    pub fn idle(&self) -> Action {
+        Action::Idle {
+            executors: self.num_source_exec,
+        }
     }
 
     /// Decima's five node features (`ActorAgent.translate_state`), with its constants.
