@@ -165,3 +165,70 @@ fn random_is_seeded() {
         .collect();
     assert_eq!(first(&jobs, 10, "random"), first(&jobs, 10, "random"));
 }
+
+/// The duration lookup for executor counts a trace never measured.
+#[test]
+fn measured_executor_keys_use_the_nearest_measurement() {
+    // One task; measured alone it took 1 s, with 2 executors 5 s; no fresh samples, so a
+    // new executor's task is the first-wave sample plus the 1 s warm-up.
+    let st = StageTrace {
+        num_tasks: 1,
+        parents: vec![],
+        samples: vec![
+            WaveSamples {
+                executors: 1,
+                first_wave: vec![1000],
+                rest_wave: vec![],
+                fresh: vec![],
+            },
+            WaveSamples {
+                executors: 2,
+                first_wave: vec![5000],
+                rest_wave: vec![],
+                fresh: vec![],
+            },
+        ],
+        spark_stage_id: None,
+        shuffle: None,
+    };
+    let job = Arc::new(
+        JobTrace::new(
+            Path::new("<test>"),
+            "k".into(),
+            "s".into(),
+            "k".into(),
+            vec![st],
+        )
+        .unwrap(),
+    );
+    let jct = |keys: mpda::sim::ExecutorKeys, executors: u32| {
+        let mut env = Env::new(SimConfig {
+            executors,
+            executor_keys: keys,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let arrivals = [JobArrival {
+            job: Arc::clone(&job),
+            arrival_ms: 0,
+        }];
+        let mut s = SchedulerSpec::parse("fair").unwrap().build().unwrap();
+        let stats = mpda::eval::run_episode(
+            &mut env,
+            s.as_mut(),
+            &mpda::eval::Episode {
+                seed: 1,
+                jobs: arrivals.to_vec(),
+            },
+            &mut Observation::default(),
+        )
+        .unwrap();
+        stats.jct_s[0].unwrap()
+    };
+    use mpda::sim::ExecutorKeys::{DataPoints, Measured};
+    // 2 s moving delay + task. The job holds 1 executor (one task), so the measured mode
+    // uses the 1-executor sample; Decima's data points (5...) fall back to the largest key.
+    assert_eq!(jct(Measured, 1), 4.0);
+    assert_eq!(jct(Measured, 10), 4.0);
+    assert_eq!(jct(DataPoints, 1), 8.0);
+}

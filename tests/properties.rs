@@ -135,6 +135,11 @@ fn check_episode(
     let mut cfg = SimConfig {
         executors,
         record_tasks: true,
+        executor_keys: if seed % 2 == 0 {
+            mpda::sim::ExecutorKeys::Measured
+        } else {
+            mpda::sim::ExecutorKeys::DataPoints
+        },
         ..SimConfig::default()
     };
     cfg.reward.skip_unseen_jobs = skip_unseen;

@@ -19,41 +19,55 @@ pub struct KeyTable {
     mode: KeyInterpolation,
 }
 
+/// The data points around `n`: `(l, r)` with `l < n < r`, `(n, n)` at a point, and the
+/// nearest end point outside the range (Decima's `executor_interval_map`).
+pub fn interval(points: &[u32], n: u32) -> (u32, u32) {
+    let (first, last) = (points[0], points[points.len() - 1]);
+    if n <= first {
+        (first, first)
+    } else if n >= last {
+        (last, last)
+    } else {
+        let r = points.partition_point(|&p| p < n);
+        if points[r] == n {
+            (n, n)
+        } else {
+            (points[r - 1], points[r])
+        }
+    }
+}
+
+/// Chooses between the data points `l <= r` around `n` with uniform `u`.
+pub fn choose(l: u32, r: u32, n: u32, mode: KeyInterpolation, u: u64) -> u32 {
+    if l == r {
+        return l;
+    }
+    // Decima: rand_pt = randint(1, r - l + 1); left if rand_pt <= n - l.
+    let pt = 1 + below(u, r - l);
+    let left = match mode {
+        KeyInterpolation::Decima => pt <= n - l,
+        KeyInterpolation::Linear => pt <= r - n,
+    };
+    if left { l } else { r }
+}
+
 impl KeyTable {
     pub fn new(points: &[u32], exec_cap: u32, mode: KeyInterpolation) -> Self {
         let top = exec_cap.max(*points.last().expect("validated non-empty"));
-        let intervals = (0..=top)
-            .map(|n| {
-                if n <= points[0] {
-                    (points[0], points[0])
-                } else if let Some(&last) = points.last().filter(|&&l| n >= l) {
-                    (last, last)
-                } else {
-                    let r = points.partition_point(|&p| p < n);
-                    if points[r] == n {
-                        (n, n)
-                    } else {
-                        (points[r - 1], points[r])
-                    }
-                }
-            })
-            .collect();
+        let intervals = (0..=top).map(|n| interval(points, n)).collect();
         Self { intervals, mode }
     }
 
     /// Picks the measurement key for a job holding `n` executors, from uniform `u`.
     pub fn sample(&self, n: u32, u: u64) -> u32 {
         let (l, r) = self.intervals[(n as usize).min(self.intervals.len() - 1)];
-        if l == r {
-            return l;
-        }
-        // Decima: rand_pt = randint(1, r - l + 1); left if rand_pt <= n - l.
-        let pt = 1 + below(u, r - l);
-        let left = match self.mode {
-            KeyInterpolation::Decima => pt <= n - l,
-            KeyInterpolation::Linear => pt <= r - n,
-        };
-        if left { l } else { r }
+        choose(l, r, n, self.mode, u)
+    }
+
+    /// Picks among a stage's own measured executor counts instead of the fixed data points.
+    pub fn sample_measured(&self, keys: &[u32], n: u32, u: u64) -> u32 {
+        let (l, r) = interval(keys, n);
+        choose(l, r, n, self.mode, u)
     }
 }
 
@@ -141,6 +155,15 @@ mod tests {
         // n = 9 between 5 and 10: Decima picks 5 with probability 0.8, linear with 0.2.
         assert!((left_share(KeyInterpolation::Decima, 9) - 0.8).abs() < 0.02);
         assert!((left_share(KeyInterpolation::Linear, 9) - 0.2).abs() < 0.02);
+    }
+
+    #[test]
+    fn measured_keys_never_extrapolate() {
+        assert_eq!(interval(&[1, 2], 0), (1, 1));
+        assert_eq!(interval(&[1, 2], 1), (1, 1));
+        assert_eq!(interval(&[1, 2], 2), (2, 2));
+        assert_eq!(interval(&[1, 2], 50), (2, 2));
+        assert_eq!(interval(&[2, 5, 10], 7), (5, 10));
     }
 
     #[test]

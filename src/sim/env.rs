@@ -13,7 +13,7 @@ use super::durations::{History, KeyTable, sample_duration, task_draws};
 use super::observation::{JobView, Observation, StageView};
 use super::reward::{AverageRewardRate, Objective};
 use super::stats::{EpisodeStats, EventCounts, TaskRecord, Wave, percentile};
-use super::{Action, ExecId, JobId, SimConfig, SimError, StageId};
+use super::{Action, ExecId, ExecutorKeys, JobId, SimConfig, SimError, StageId};
 use crate::workload::JobTrace;
 use crate::workload::arrivals::JobArrival;
 
@@ -505,7 +505,11 @@ impl Env {
         let n = self.jobs[j as usize].executors;
         let task = self.stages[s as usize].next_task;
         let (u_key, u_sample) = task_draws(self.seed, j, local as u32, task);
-        let key = self.keys.sample(n, u_key);
+        let keys = &self.jobs[j as usize].trace.pools[local].keys;
+        let key = match self.cfg.executor_keys {
+            ExecutorKeys::DataPoints => self.keys.sample(n, u_key),
+            ExecutorKeys::Measured => self.keys.sample_measured(keys, n, u_key),
+        };
         let history = match self.execs[e as usize].node {
             None => History::NewToJob,
             Some(prev) if self.stages[prev as usize].job != j => History::NewToJob,

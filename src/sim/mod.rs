@@ -50,6 +50,20 @@ pub enum KeyInterpolation {
     Linear,
 }
 
+/// Which executor counts a task's duration is looked up at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutorKeys {
+    /// Decima: interpolate between the fixed `executor_data_points`; a key the stage did
+    /// not measure falls back to its largest one. Right for Decima's traces (keys 2..100).
+    DataPoints,
+    /// Interpolate between the executor counts the stage was actually measured with, and
+    /// never extrapolate: beyond the largest measured count, use that count. For traces
+    /// measured at few counts (ours: 1 and 2 executors), this uses every measurement where
+    /// it applies and assumes nothing about contention at counts never observed.
+    Measured,
+}
+
 /// Simulator settings. Defaults are decima-sim's, with 50 executors as in its README.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,6 +76,7 @@ pub struct SimConfig {
     pub warmup_delay_ms: u32,
     /// Executor counts that the duration lookup interpolates between.
     pub executor_data_points: Vec<u32>,
+    pub executor_keys: ExecutorKeys,
     pub key_interpolation: KeyInterpolation,
     pub reward: RewardConfig,
     /// Stop at the first decision after this simulated time (Decima's `max_time`).
@@ -77,6 +92,7 @@ impl Default for SimConfig {
             moving_delay_ms: 2000,
             warmup_delay_ms: 1000,
             executor_data_points: vec![5, 10, 20, 40, 50, 60, 80, 100],
+            executor_keys: ExecutorKeys::DataPoints,
             key_interpolation: KeyInterpolation::Decima,
             reward: RewardConfig::default(),
             max_time_ms: None,
