@@ -135,7 +135,7 @@ fn check_episode(
     let mut cfg = SimConfig {
         executors,
         record_tasks: true,
-        executor_keys: if seed % 2 == 0 {
+        executor_keys: if seed.is_multiple_of(2) {
             mpda::sim::ExecutorKeys::Measured
         } else {
             mpda::sim::ExecutorKeys::DataPoints
