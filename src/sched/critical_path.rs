@@ -20,17 +20,7 @@ impl Scheduler for CriticalPath {
     fn decide(&mut self, obs: &Observation) -> Action {
         self.paths.compute(obs, 0..obs.stages.len());
         let cp = &self.paths.cp;
-        let best = obs
-            .schedulable
-            .iter()
-            .map(|&s| s as usize)
-            .max_by(|&a, &b| {
-                obs.stages[a]
-                    .runnable
-                    .cmp(&obs.stages[b].runnable)
-                    .then(cp[a].total_cmp(&cp[b]))
-                    .then(b.cmp(&a))
-            });
+        let best = super::best_stage(obs, |s| cp[s]);
         best.map_or_else(|| obs.idle(), |s| obs.send_all(s))
     }
 }

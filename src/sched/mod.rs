@@ -33,6 +33,21 @@ pub trait Scheduler: Send {
     fn decide(&mut self, obs: &Observation) -> Action;
 }
 
+/// The schedulable stage with the highest `score`, stages that can run now first, ties to
+/// the earlier stage: the selection rule of the priority heuristics.
+pub(crate) fn best_stage(obs: &Observation, score: impl Fn(usize) -> f64) -> Option<usize> {
+    obs.schedulable
+        .iter()
+        .map(|&s| s as usize)
+        .max_by(|&a, &b| {
+            obs.stages[a]
+                .runnable
+                .cmp(&obs.stages[b].runnable)
+                .then(score(a).total_cmp(&score(b)))
+                .then(b.cmp(&a))
+        })
+}
+
 /// Builds one scheduler instance per call, so that every parallel episode owns its own.
 pub trait SchedulerFactory: Sync {
     fn label(&self) -> String;

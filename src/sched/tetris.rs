@@ -43,17 +43,7 @@ impl Scheduler for Tetris {
             let short = 1.0 - obs.jobs[st.job as usize].remaining_work_ms / max_work;
             align + self.weight * short
         };
-        let best = obs
-            .schedulable
-            .iter()
-            .map(|&s| s as usize)
-            .max_by(|&a, &b| {
-                obs.stages[a]
-                    .runnable
-                    .cmp(&obs.stages[b].runnable)
-                    .then(score(a).total_cmp(&score(b)))
-                    .then(b.cmp(&a))
-            });
+        let best = super::best_stage(obs, score);
         best.map_or_else(|| obs.idle(), |s| obs.send_all(s))
     }
 }
