@@ -473,3 +473,47 @@ fn untrained_mpda_runs_in_mpda_eval() {
         );
     }
 }
+
+#[test]
+fn saved_models_run_in_mpda_eval_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    for q in 1..=2 {
+        common::write_trace(dir.path(), "2g", q, &common::decima_job("2g", q));
+    }
+    let dev = Device::flex();
+    let cfg = PolicyConfig::decima();
+    let path = dir.path().join("m.bpk");
+    mpda::model::save(&cfg.init(&dev), &cfg, &path).unwrap();
+    let traces = dir.path().to_str().unwrap();
+    let run = |sched: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mpda"))
+            .args([
+                "eval",
+                "--traces",
+                traces,
+                "--batch",
+                "4",
+                "--seeds",
+                "2",
+                "--executors",
+                "8",
+                "-s",
+                &sched,
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = run(format!("decima[model={}]", path.display()));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A model of another preset, a missing file, and a bad device are clear errors.
+    let wrong = run(format!("mpda[model={}]", path.display()));
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("is a \"decima\" model, not \"mpda\""));
+    let missing = run("decima[model=nope/x.bpk]".into());
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("x.json: cannot read"));
+}
