@@ -29,6 +29,8 @@ enum Command {
     Eval(EvalArgs),
     /// Measure simulator throughput (events per second) and parallel scaling.
     Bench(BenchArgs),
+    /// List the schedulers `--scheduler` accepts, with their parameters.
+    Schedulers,
     /// Inspect trace folders.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -160,6 +162,12 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Eval(a) => cmd_eval(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::Schedulers => {
+            for (name, what) in HEURISTICS {
+                println!("{name:<22} {what}");
+            }
+            Ok(())
+        }
         Command::Trace(TraceCommand::Check { dir }) => cmd_trace_check(&dir),
         Command::Trace(TraceCommand::Import(a)) => cmd_trace_import(&a),
         Command::Trace(TraceCommand::Info { dir, markdown }) => cmd_trace_info(&dir, markdown),
@@ -517,13 +525,4 @@ fn cmd_trace_info(dir: &Path, markdown: bool) -> Result<()> {
         mpda::workload::info::format_table(&rows, &total, markdown)
     );
     Ok(())
-}
-
-#[allow(dead_code)]
-fn heuristics_help() -> String {
-    HEURISTICS
-        .iter()
-        .map(|(n, d)| format!("  {n}: {d}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
