@@ -183,11 +183,7 @@ impl Replay {
     pub fn load(file: &Path, scenario: &str, lib: &TraceLibrary) -> Result<Self, TraceError> {
         let bytes = super::read_file(file)?;
         let replay: ReplayFile = super::parse_json(file, &bytes)?;
-        let field = |field: String, msg: String| TraceError::Invalid {
-            file: file.to_path_buf(),
-            field,
-            msg,
-        };
+        let field = |field: String, msg: String| TraceError::invalid(file, field, msg);
         let Some(sc) = replay.scenarios.get(scenario) else {
             return Err(field(
                 "scenarios".into(),

@@ -38,25 +38,17 @@ pub struct DecimaDurations {
     pub fresh_durations: BTreeMap<String, Vec<i64>>,
 }
 
-fn invalid(file: &Path, field: impl Into<String>, msg: impl Into<String>) -> TraceError {
-    TraceError::Invalid {
-        file: file.to_path_buf(),
-        field: field.into(),
-        msg: msg.into(),
-    }
-}
-
 impl DecimaJob {
     pub fn into_job(self, file: &Path) -> Result<JobTrace, TraceError> {
         if self.schema_version != 1 {
-            return Err(invalid(
+            return Err(TraceError::invalid(
                 file,
                 "schema_version",
                 format!("unsupported version {} (expected 1)", self.schema_version),
             ));
         }
         if self.num_stages != self.stages.len() {
-            return Err(invalid(
+            return Err(TraceError::invalid(
                 file,
                 "num_stages",
                 format!(
@@ -71,7 +63,7 @@ impl DecimaJob {
         for (i, &[from, to]) in self.edges.iter().enumerate() {
             for end in [from, to] {
                 if end < 0 || end >= n {
-                    return Err(invalid(
+                    return Err(TraceError::invalid(
                         file,
                         format!("edges[{i}]"),
                         format!(
@@ -85,7 +77,7 @@ impl DecimaJob {
         let mut stages = Vec::with_capacity(self.stages.len());
         for (s, (st, parents)) in self.stages.into_iter().zip(parents).enumerate() {
             if st.node_idx != s {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].node_idx"),
                     format!("is {} but must equal the stage's position {s}", st.node_idx),
@@ -120,7 +112,7 @@ fn wave_samples(
     for (name, map) in waves {
         for (other, other_map) in waves {
             if let Some(key) = map.keys().find(|k| !other_map.contains_key(*k)) {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].task_durations.{other}"),
                     format!("missing wave: executor key \"{key}\" is in {name} but not in {other}"),
@@ -132,7 +124,7 @@ fn wave_samples(
     for (key, first) in &d.first_wave {
         let base = format!("stages[{s}].task_durations");
         let executors: u32 = key.parse().map_err(|_| {
-            invalid(
+            TraceError::invalid(
                 file,
                 format!("{base}.first_wave"),
                 format!("executor key \"{key}\" is not a non-negative integer"),

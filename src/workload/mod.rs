@@ -30,12 +30,7 @@ pub enum TraceError {
         file: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{}: {field}: {msg}", file.display())]
-    Field {
-        file: PathBuf,
-        field: String,
-        msg: String,
-    },
+    /// A missing, mistyped or invalid field.
     #[error("{}: {field}: {msg}", file.display())]
     Invalid {
         file: PathBuf,
@@ -44,6 +39,16 @@ pub enum TraceError {
     },
     #[error("{}: {msg}", dir.display())]
     Library { dir: PathBuf, msg: String },
+}
+
+impl TraceError {
+    pub(crate) fn invalid(file: &Path, field: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self::Invalid {
+            file: file.to_path_buf(),
+            field: field.into(),
+            msg: msg.into(),
+        }
+    }
 }
 
 /// Reads a file, transparently decompressing `.gz`.
@@ -85,7 +90,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 ) -> Result<T, TraceError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        TraceError::Field {
+        TraceError::Invalid {
             file: file.to_path_buf(),
             field: if path == "." {
                 "(top level)".into()
@@ -102,7 +107,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
 pub fn load_trace_file(path: &Path) -> Result<JobTrace, TraceError> {
     let bytes = read_file(path)?;
     let value: serde_json::Value = parse_json(path, &bytes)?;
-    let field = TraceError::Field {
+    let field = TraceError::Invalid {
         file: path.to_path_buf(),
         field: "(top level)".into(),
         msg: "not a trace: expected an object with a `format` field (mpda-trace/1) or a `schema_version` field (Decima's JSON conversion)".into(),

@@ -186,22 +186,18 @@ impl StagePools {
     }
 }
 
-fn invalid(file: &Path, field: impl Into<String>, msg: impl Into<String>) -> TraceError {
-    TraceError::Invalid {
-        file: file.to_path_buf(),
-        field: field.into(),
-        msg: msg.into(),
-    }
-}
-
 fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError> {
     if stages.is_empty() {
-        return Err(invalid(file, "stages", "a job needs at least one stage"));
+        return Err(TraceError::invalid(
+            file,
+            "stages",
+            "a job needs at least one stage",
+        ));
     }
     let n = stages.len() as u32;
     for (s, stage) in stages.iter().enumerate() {
         if stage.num_tasks == 0 {
-            return Err(invalid(
+            return Err(TraceError::invalid(
                 file,
                 format!("stages[{s}].num_tasks"),
                 "a stage must have at least one task (found 0)",
@@ -209,7 +205,7 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
         }
         for (i, &p) in stage.parents.iter().enumerate() {
             if p >= n {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].parents[{i}]"),
                     format!(
@@ -219,14 +215,14 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
                 ));
             }
             if p == s as u32 {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].parents[{i}]"),
                     format!("cyclic graph: stage {s} is its own parent"),
                 ));
             }
             if stage.parents[..i].contains(&p) {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].parents[{i}]"),
                     format!("duplicate parent {p}"),
@@ -234,7 +230,7 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
             }
         }
         if stage.samples.is_empty() {
-            return Err(invalid(
+            return Err(TraceError::invalid(
                 file,
                 format!("stages[{s}].durations"),
                 "missing wave: no duration samples at all",
@@ -242,21 +238,21 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
         }
         for (k, w) in stage.samples.iter().enumerate() {
             if w.executors == 0 {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].durations[{k}].executors"),
                     "executor count must be at least 1",
                 ));
             }
             if k > 0 && stage.samples[k - 1].executors >= w.executors {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].durations[{k}].executors"),
                     "executor counts must be unique and ascending",
                 ));
             }
             if w.first_wave.is_empty() && w.fresh.is_empty() {
-                return Err(invalid(
+                return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].durations[{k}]"),
                     format!(
@@ -268,7 +264,7 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
         }
     }
     if let Some(cycle_at) = find_cycle(stages) {
-        return Err(invalid(
+        return Err(TraceError::invalid(
             file,
             format!("stages[{cycle_at}].parents"),
             format!("cyclic graph: stage {cycle_at} depends on itself through its parents"),
@@ -342,14 +338,14 @@ pub(crate) fn durations(file: &Path, field: &str, values: &[i64]) -> Result<Vec<
         .enumerate()
         .map(|(i, &v)| {
             if v < 0 {
-                Err(invalid(
+                Err(TraceError::invalid(
                     file,
                     format!("{field}[{i}]"),
                     format!("negative duration {v} ms"),
                 ))
             } else {
                 u32::try_from(v).map_err(|_| {
-                    invalid(
+                    TraceError::invalid(
                         file,
                         format!("{field}[{i}]"),
                         format!("duration {v} ms is too large"),
@@ -362,7 +358,7 @@ pub(crate) fn durations(file: &Path, field: &str, values: &[i64]) -> Result<Vec<
 
 pub(crate) fn non_negative_u32(file: &Path, field: String, v: i64) -> Result<u32, TraceError> {
     u32::try_from(v).map_err(|_| {
-        invalid(
+        TraceError::invalid(
             file,
             field,
             format!("must be a non-negative 32-bit integer, found {v}"),
@@ -373,7 +369,7 @@ pub(crate) fn non_negative_u32(file: &Path, field: String, v: i64) -> Result<u32
 impl TraceFile {
     pub fn into_job(self, file: &Path) -> Result<JobTrace, TraceError> {
         if self.format != FORMAT_TAG {
-            return Err(invalid(
+            return Err(TraceError::invalid(
                 file,
                 "format",
                 format!("expected \"{FORMAT_TAG}\", found \"{}\"", self.format),
