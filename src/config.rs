@@ -137,6 +137,17 @@ pub struct ResolvedWorkload {
 }
 
 impl WorkloadConfig {
+    /// The sizes and queries to sample: those named, else all in `library`.
+    pub fn mix(&self, library: &TraceLibrary) -> Result<JobMix, String> {
+        let all = JobMix::all(library);
+        let mix = JobMix {
+            sizes: self.sizes.clone().unwrap_or(all.sizes),
+            queries: self.queries.clone().unwrap_or(all.queries),
+        };
+        mix.validate(library)?;
+        Ok(mix)
+    }
+
     /// Loads the traces and draws (or reads) the episodes. `origin` names the config file
     /// or the command line in errors.
     pub fn resolve(
@@ -185,12 +196,8 @@ impl WorkloadConfig {
                 arrivals
                     .validate()
                     .map_err(|m| invalid(format!("workload.arrivals: {m}")))?;
-                let all = JobMix::all(&library);
-                let mix = JobMix {
-                    sizes: self.sizes.clone().unwrap_or(all.sizes),
-                    queries: self.queries.clone().unwrap_or(all.queries),
-                };
-                mix.validate(&library)
+                let mix = self
+                    .mix(&library)
                     .map_err(|m| invalid(format!("workload: {m}")))?;
                 let episodes = (0..seeds as u64)
                     .map(|i| {

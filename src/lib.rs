@@ -7,6 +7,7 @@ pub mod config;
 pub mod eval;
 pub mod io;
 pub mod model;
+pub mod rl;
 pub mod sched;
 pub mod sim;
 pub mod workload;

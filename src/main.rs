@@ -34,6 +34,30 @@ enum Command {
     /// Inspect trace folders.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Train a learned scheduler (checkpoints, metrics and curves in runs/<name>/).
+    Train(TrainArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Training config (TOML), e.g. configs/train/mpda-tpch-batch20.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Continue the run in runs/<name>/ from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Folder that holds the runs.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Where the network trains: cpu (default), wgpu or cuda (needs the cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Worker threads (default: all cores). Results are bit-identical for a given count.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override the config's iteration count.
+    #[arg(long)]
+    iterations: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -171,7 +195,119 @@ fn run() -> Result<()> {
         Command::Trace(TraceCommand::Check { dir }) => cmd_trace_check(&dir),
         Command::Trace(TraceCommand::Import(a)) => cmd_trace_import(&a),
         Command::Trace(TraceCommand::Info { dir, markdown }) => cmd_trace_info(&dir, markdown),
+        Command::Train(a) => cmd_train(a),
     }
+}
+
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting up the thread pool")?;
+    }
+    Ok(())
+}
+
+fn cmd_train(a: TrainArgs) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    set_threads(a.threads)?;
+    let backend: mpda::model::Backend = a
+        .device
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
+    let text = std::fs::read_to_string(&a.config)
+        .with_context(|| format!("{}: cannot read", a.config.display()))?;
+    let mut cfg = mpda::rl::TrainConfig::parse(&text, &a.config)?;
+    if let Some(n) = a.iterations {
+        if n == 0 {
+            bail!("--iterations must be at least 1");
+        }
+        cfg.train.iterations = n;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let mut trainer =
+        mpda::rl::Trainer::new(cfg.clone(), &text, &a.config, &a.runs, backend, a.resume)?;
+    let done = trainer.state().iteration;
+    eprintln!(
+        "{}: {} ({}), {} iterations{}; held-out {} on {} seeds: {:.2} s",
+        cfg.name,
+        cfg.model.preset,
+        format!("{:?}", cfg.train.algorithm).to_lowercase(),
+        cfg.train.iterations,
+        if done > 0 {
+            format!(", resuming after iteration {done}")
+        } else {
+            String::new()
+        },
+        cfg.eval.baseline,
+        cfg.eval.seeds,
+        trainer.baseline_jct()
+    );
+    let pb = ProgressBar::new(cfg.train.iterations as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+        )
+        .expect("static template"),
+    );
+    pb.set_position(done as u64);
+    let mut last_eval = None;
+    let outcome = trainer.run(&stop, &mut |m| {
+        if let Some(e) = m.eval_avg_jct_s {
+            last_eval = Some(e);
+        }
+        pb.set_position(m.iteration as u64);
+        pb.set_message(format!(
+            "JCT {:.1} s | held-out {} | H {:.3} | pi {:.4} v {:.4} | {:.0} steps/s",
+            m.train_avg_jct_s,
+            last_eval.map_or("-".into(), |e| format!(
+                "{e:.2} s ({:.3}x {})",
+                e / m.baseline_avg_jct_s,
+                "fair"
+            )),
+            m.entropy,
+            m.policy_loss,
+            m.value_loss,
+            m.decisions_per_s
+        ));
+        if m.eval_avg_jct_s.is_some() {
+            pb.println(format!(
+                "iter {:>5}  {:>8.1} s  {}",
+                m.iteration,
+                m.elapsed_s,
+                pb.message()
+            ));
+        }
+    })?;
+    pb.finish();
+    let st = trainer.state();
+    match outcome {
+        mpda::rl::Outcome::Interrupted => eprintln!(
+            "interrupted: checkpoint of iteration {} in {}; continue with --resume",
+            st.iteration,
+            trainer.run_dir().display()
+        ),
+        mpda::rl::Outcome::Finished => eprintln!(
+            "done: {} iterations in {:.1} s; best held-out {} at iteration {}; beat the baseline at {}",
+            st.iteration,
+            st.elapsed_s,
+            st.best_eval_jct_s
+                .map_or("-".into(), |v| format!("{v:.2} s")),
+            st.best_iteration.map_or("-".into(), |v| v.to_string()),
+            st.beat_baseline_at_s
+                .map_or("never".into(), |v| format!("{v:.1} s")),
+        ),
+    }
+    Ok(())
 }
 
 /// A config from `--config` (if any) with the flags applied on top.
@@ -227,15 +363,7 @@ struct Prepared {
 }
 
 fn prepare(a: &WorkloadArgs) -> Result<Prepared> {
-    if let Some(n) = a.threads {
-        if n == 0 {
-            bail!("--threads must be at least 1");
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("setting up the thread pool")?;
-    }
+    set_threads(a.threads)?;
     let (mut cfg, origin) = build_config(a)?;
     let w: &WorkloadConfig = &cfg.workload;
     let workload = w.resolve(&origin, cfg.eval.seeds, cfg.eval.first_seed)?;

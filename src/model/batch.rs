@@ -40,6 +40,8 @@ pub struct HostBatch {
     pub graph_jobs: Vec<(u32, u32)>,
     /// Per graph: first node and node count.
     pub graph_nodes: Vec<(u32, u32)>,
+    /// Per graph: first edge and edge count.
+    pub graph_edges: Vec<(u32, u32)>,
     /// Schedulable nodes (batch node indices), graph after graph.
     pub valid_nodes: Vec<i64>,
     pub valid_node_graph: Vec<i64>,
@@ -67,6 +69,7 @@ impl HostBatch {
         self.job_min_limit.clear();
         self.graph_jobs.clear();
         self.graph_nodes.clear();
+        self.graph_edges.clear();
         self.valid_nodes.clear();
         self.valid_node_graph.clear();
         self.graph_valid.clear();
@@ -102,6 +105,8 @@ impl HostBatch {
             self.node_job.push(i64::from(job0 + st.job));
             self.node_graph.push(g);
         }
+        self.graph_edges
+            .push((self.edge_child.len() as u32, obs.edges.len() as u32));
         for &[p, c] in &obs.edges {
             self.edge_child.push(i64::from(node0 + c));
             self.edge_parent.push(i64::from(node0 + p));
@@ -143,6 +148,69 @@ impl HostBatch {
         }
     }
 
+    /// Appends graph `g` of `src` as a new graph: how training gathers a minibatch of stored
+    /// decisions without rebuilding them from observations.
+    pub fn extend_graph(&mut self, src: &HostBatch, g: usize) {
+        self.extend_graph_limits_of(src, g, None);
+    }
+
+    /// [`extend_graph`](Self::extend_graph), keeping the limit rows of job `only` (an index
+    /// among the graph's jobs) alone when given. Training needs the limit distribution of
+    /// the chosen job only; the other jobs' rows were 95% of a batch's work.
+    pub fn extend_graph_limits_of(&mut self, src: &HostBatch, g: usize, only: Option<usize>) {
+        let gi = self.graphs as i64;
+        self.graphs += 1;
+        let (n0, nn) = src.graph_nodes[g];
+        let (j0, jn) = src.graph_jobs[g];
+        let (e0, en) = src.graph_edges[g];
+        let (v0, vn) = src.graph_valid[g];
+        let (n0, nn, j0, jn) = (n0 as usize, nn as usize, j0 as usize, jn as usize);
+        let node_shift = self.nodes() as i64 - n0 as i64;
+        let job_shift = self.jobs() as i64 - j0 as i64;
+        self.graph_nodes.push((self.nodes() as u32, nn as u32));
+        self.graph_jobs.push((self.jobs() as u32, jn as u32));
+        self.graph_edges.push((self.edge_child.len() as u32, en));
+        self.graph_valid.push((self.valid_nodes.len() as u32, vn));
+        self.x
+            .extend_from_slice(&src.x[n0 * NODE_FEATURES..(n0 + nn) * NODE_FEATURES]);
+        self.unfinished
+            .extend_from_slice(&src.unfinished[n0..n0 + nn]);
+        self.height.extend_from_slice(&src.height[n0..n0 + nn]);
+        self.node_job
+            .extend(src.node_job[n0..n0 + nn].iter().map(|&j| j + job_shift));
+        self.node_graph.extend(std::iter::repeat_n(gi, nn));
+        let edges = e0 as usize..(e0 + en) as usize;
+        self.edge_child.extend(
+            src.edge_child[edges.clone()]
+                .iter()
+                .map(|&v| v + node_shift),
+        );
+        self.edge_parent
+            .extend(src.edge_parent[edges].iter().map(|&v| v + node_shift));
+        let valid = v0 as usize..(v0 + vn) as usize;
+        self.valid_nodes
+            .extend(src.valid_nodes[valid].iter().map(|&v| v + node_shift));
+        self.valid_node_graph
+            .extend(std::iter::repeat_n(gi, vn as usize));
+        self.job_x
+            .extend_from_slice(&src.job_x[j0 * JOB_FEATURES..(j0 + jn) * JOB_FEATURES]);
+        self.job_graph.extend(std::iter::repeat_n(gi, jn));
+        self.job_min_limit
+            .extend_from_slice(&src.job_min_limit[j0..j0 + jn]);
+        for (j, &(p0, pn)) in src.job_pairs[j0..j0 + jn].iter().enumerate() {
+            let at = self.pair_job.len() as u32;
+            if only.is_some_and(|k| k != j) {
+                self.job_pairs.push((at, 0));
+                continue;
+            }
+            self.job_pairs.push((at, pn));
+            let rows = p0 as usize..(p0 + pn) as usize;
+            self.pair_job
+                .extend(src.pair_job[rows.clone()].iter().map(|&j| j + job_shift));
+            self.pair_level.extend_from_slice(&src.pair_level[rows]);
+        }
+    }
+
     /// The limit a chosen level stands for: levels below the job's minimum mean the minimum.
     pub fn limit_for_level(&self, job: usize, level: u32) -> u32 {
         level.max(self.job_min_limit[job])
@@ -168,6 +236,57 @@ pub struct Needs {
     pub steps: usize,
 }
 
+/// The nodes a message-passing step updates, and the edges into them. A step touches only
+/// its own nodes and edges, so a sweep of all steps costs one pass over the graph rather
+/// than one per step.
+#[derive(Debug, Clone)]
+pub struct StepGraph {
+    /// Nodes updated at this step (batch node indices).
+    pub nodes: Tensor<1, Int>,
+    /// Edges into those nodes: child and parent batch node indices.
+    pub child: Tensor<1, Int>,
+    pub parent: Tensor<1, Int>,
+    /// The parent's position in `nodes`.
+    pub parent_local: Tensor<1, Int>,
+    pub len: usize,
+}
+
+/// Groups nodes by the step that updates them: a node of height `h >= 1` at step
+/// `min(h, steps)` (deeper nodes are updated at the last step with what has arrived).
+fn step_graphs(h: &HostBatch, steps: usize, dev: &Device) -> Vec<StepGraph> {
+    let step_of = |i: usize| (h.height[i] as usize).min(steps);
+    let mut local = vec![0i64; h.nodes()];
+    let mut out = Vec::new();
+    for d in 1..=steps {
+        let nodes: Vec<i64> = (0..h.nodes())
+            .filter(|&i| step_of(i) == d)
+            .map(|i| i as i64)
+            .collect();
+        if nodes.is_empty() {
+            continue;
+        }
+        for (k, &i) in nodes.iter().enumerate() {
+            local[i as usize] = k as i64;
+        }
+        let (mut child, mut parent, mut parent_local) = (Vec::new(), Vec::new(), Vec::new());
+        for (&c, &p) in h.edge_child.iter().zip(&h.edge_parent) {
+            if step_of(p as usize) == d {
+                child.push(c);
+                parent.push(p);
+                parent_local.push(local[p as usize]);
+            }
+        }
+        out.push(StepGraph {
+            len: nodes.len(),
+            nodes: ints(&nodes, dev),
+            child: ints(&child, dev),
+            parent: ints(&parent, dev),
+            parent_local: ints(&parent_local, dev),
+        });
+    }
+    out
+}
+
 /// A batch on a device.
 #[derive(Debug, Clone)]
 pub struct GraphTensors {
@@ -180,8 +299,8 @@ pub struct GraphTensors {
     pub node_graph: Tensor<1, Int>,
     /// `None` when the batch has no edges.
     pub edges: Option<(Tensor<1, Int>, Tensor<1, Int>)>,
-    /// `step_masks[d]` is `[nodes, 1]`: 1 for the nodes updated at step `d`.
-    pub step_masks: Vec<Tensor<2>>,
+    /// The bottom-up schedule, one entry per step that updates some node.
+    pub steps: Vec<StepGraph>,
     /// GCN: (source, destination, coefficient `[E', 1]`), self-loops included.
     pub gcn_edges: Option<(Tensor<1, Int>, Tensor<1, Int>, Tensor<2>)>,
     pub job_x: Tensor<2>,
@@ -200,17 +319,7 @@ impl GraphTensors {
         let (n, j) = (h.nodes(), h.jobs());
         let edges = (!h.edge_child.is_empty())
             .then(|| (ints(&h.edge_child, dev), ints(&h.edge_parent, dev)));
-        let mut mask = vec![0f32; n];
-        let step_masks = (1..=needs.steps)
-            .map(|d| {
-                for (m, &ht) in mask.iter_mut().zip(&h.height) {
-                    // Nodes deeper than the last step are updated there, with what has arrived.
-                    let at = (ht as usize).min(needs.steps);
-                    *m = if at == d { 1.0 } else { 0.0 };
-                }
-                floats(&mask, [n, 1], dev)
-            })
-            .collect();
+        let steps = step_graphs(h, needs.steps, dev);
         let gcn_edges = needs.gcn.then(|| {
             let mut deg = vec![1f32; n];
             for (&c, &p) in h.edge_child.iter().zip(&h.edge_parent) {
@@ -266,7 +375,7 @@ impl GraphTensors {
             node_job: ints(&h.node_job, dev),
             node_graph: ints(&h.node_graph, dev),
             edges,
-            step_masks,
+            steps,
             gcn_edges,
             job_x: floats(&h.job_x, [j, JOB_FEATURES], dev),
             job_graph: ints(&h.job_graph, dev),

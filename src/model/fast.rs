@@ -231,6 +231,7 @@ pub struct FastPolicy {
     gru: Option<HostGru>,
     stage_head: HostMlp,
     limit_head: HostMlp,
+    critic: Option<HostMlp>,
     s: Scratch,
 }
 
@@ -239,8 +240,16 @@ pub struct FastPolicy {
 pub struct FastDecision {
     /// Index of the stage in its observation.
     pub stage: usize,
+    /// Index of the stage among the batch's schedulable stages (`HostBatch::valid_nodes`).
+    pub valid_index: usize,
+    /// Batch index of the stage's job.
+    pub job: usize,
+    /// Index of the level among the job's valid levels (its rows of the pairs).
+    pub level_index: usize,
     pub level: u32,
     pub limit: u32,
+    /// Log-probability of the whole action: stage, then level.
+    pub logp: f32,
 }
 
 fn log_softmax(v: &mut [f32]) {
@@ -287,6 +296,7 @@ impl FastPolicy {
             gru: p.gru.as_ref().map(HostGru::new),
             stage_head: HostMlp::new(&p.stage_head),
             limit_head: HostMlp::new(&p.limit_head),
+            critic: p.critic.as_ref().map(HostMlp::new),
             s: Scratch::default(),
         }
     }
@@ -598,15 +608,54 @@ impl FastPolicy {
             Choice::Sample(a, b) => (Some(a), Some(b)),
         };
         let i = pick(self.stage_logp(h), u_stage);
+        let stage_logp = self.s.stage_logp[i];
         let node = h.valid_nodes[i] as usize;
         let job = h.node_job[node] as usize;
         let k = pick(self.limit_logp(h, job), u_level);
         let level = self.s.levels[k];
         FastDecision {
             stage: node,
+            valid_index: i,
+            job,
+            level_index: k,
             level,
             limit: h.limit_for_level(job, level),
+            logp: stage_logp + self.s.limit_logp[k],
         }
+    }
+
+    /// The critic's value of the observation last scored by [`stage_logp`](Self::stage_logp)
+    /// or [`decide`](Self::decide); `None` for designs without a critic.
+    pub fn value(&mut self, h: &HostBatch) -> Option<f32> {
+        let critic = self.critic.as_ref()?;
+        let (d, f) = (self.cfg.dim, self.cfg.input_features);
+        let s = &mut self.s;
+        // [global, sum over nodes of (features, embedding), sum over jobs of (job features,
+        // job summary)], as in `Policy::forward`.
+        s.row.clear();
+        s.row.extend_from_slice(&s.global);
+        s.row.resize(d + f + d + JOB_FEATURES + d, 0.0);
+        let (nodes, jobs) = s.row[d..].split_at_mut(f + d);
+        for i in 0..h.nodes() {
+            let x = &h.x[i * NODE_FEATURES..i * NODE_FEATURES + f];
+            for (o, v) in nodes
+                .iter_mut()
+                .zip(x.iter().chain(&s.emb[i * d..(i + 1) * d]))
+            {
+                *o += v;
+            }
+        }
+        for j in 0..h.jobs() {
+            let x = &h.job_x[j * JOB_FEATURES..(j + 1) * JOB_FEATURES];
+            for (o, v) in jobs
+                .iter_mut()
+                .zip(x.iter().chain(&s.job_sum[j * d..(j + 1) * d]))
+            {
+                *o += v;
+            }
+        }
+        critic.apply(&s.row, &mut s.a, &mut s.b);
+        Some(s.a[0])
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -230,11 +230,12 @@ pub struct PolicyOutput {
 struct SeededInit {
     rng: rand_pcg::Pcg64Mcg,
     fan_in: usize,
+    next_id: u64,
 }
 
 impl ModuleMapper for SeededInit {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
+        let mut param = param.map(|t| {
             let dims = t.dims();
             if D >= 2 {
                 self.fan_in = dims[0];
@@ -249,7 +250,12 @@ impl ModuleMapper for SeededInit {
                 .map(|_| self.rng.random_range(-bound..bound))
                 .collect();
             Tensor::from_data(TensorData::new(values, dims), &t.device()).set_require_grad(tracked)
-        })
+        });
+        // Burn draws parameter ids at random; optimizer state is keyed by them and saved with
+        // the checkpoint, so fixed ids (in visiting order) keep checkpoints bit-identical.
+        self.next_id += 1;
+        param.id = ParamId::from(self.next_id);
+        param
     }
 }
 
@@ -321,6 +327,7 @@ impl Policy {
         policy.map(&mut SeededInit {
             rng: rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed),
             fan_in: 1,
+            next_id: 0,
         })
     }
 

@@ -164,14 +164,31 @@ impl LearnedFactory {
                 (cfg.init(&device), cfg)
             }
         };
+        Ok(Self::from_policy(
+            policy,
+            cfg,
+            device,
+            spec.to_string(),
+            greedy,
+        ))
+    }
+
+    /// A factory for a model in memory (training evaluates its current weights this way).
+    pub fn from_policy(
+        policy: Policy,
+        cfg: PolicyConfig,
+        device: burn::tensor::Device,
+        label: String,
+        greedy: bool,
+    ) -> Self {
         let engine =
             LearnedScheduler::new(policy, cfg.clone(), device, String::new(), greedy).engine;
-        Ok(Self {
+        Self {
             engine,
             cfg,
-            label: spec.to_string(),
+            label,
             greedy,
-        })
+        }
     }
 }
 

@@ -206,6 +206,12 @@ impl Env {
         &self.cfg
     }
 
+    /// Changes the time limit for the next episodes: training draws a different episode
+    /// length for each episode (Decima's stochastic episode length).
+    pub fn set_max_time(&mut self, max_time_ms: Option<u64>) {
+        self.cfg.max_time_ms = max_time_ms;
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.now
     }

@@ -3,7 +3,7 @@
 //! children are final (Decima's `msg_passing_path` schedule).
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 
 use crate::model::batch::GraphTensors;
 use crate::model::layers::{Activation, Mlp};
@@ -31,13 +31,17 @@ impl DecimaEncoder {
 
     pub fn forward(&self, t: &GraphTensors) -> Tensor<2> {
         let mut x = self.prep.forward(t.x.clone().narrow(1, 0, self.inputs));
-        if let Some((child, parent)) = &t.edges {
-            for mask in &t.step_masks {
-                let msg = self.f.forward(x.clone()).select(0, child.clone());
-                let agg = segment_sum(msg, parent.clone(), t.nodes);
-                // The mask also keeps g's bias from leaking into nodes not updated now.
-                x = x + self.g.forward(agg) * mask.clone();
-            }
+        for st in &t.steps {
+            // f on the children of this step's nodes, summed per node, then g on the nodes:
+            // nodes not updated now get nothing (not even g's bias).
+            let msg = self.f.forward(x.clone().select(0, st.child.clone()));
+            let agg = segment_sum(msg, st.parent_local.clone(), st.len);
+            x = x.select_assign(
+                0,
+                st.nodes.clone(),
+                self.g.forward(agg),
+                IndexingUpdateOp::Add,
+            );
         }
         x
     }

@@ -6,7 +6,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{leaky_relu, tanh};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 
 use crate::model::batch::GraphTensors;
 use crate::model::segment::{segment_softmax, segment_sum};
@@ -63,26 +63,22 @@ impl GatEncoder {
             .proj
             .forward(t.x.clone().narrow(1, 0, self.inputs))
             .reshape([n, heads, dim]);
-        if let Some((child, parent)) = &t.edges {
-            let bias: Tensor<3> = self.bias.val().unsqueeze_dim(0);
-            for (k, mask) in t.step_masks.iter().enumerate() {
-                let a_src: Tensor<3> = self.att_src[k % self.att_src.len()].val().unsqueeze_dim(0);
-                let a_dst: Tensor<3> = self.att_dst[k % self.att_dst.len()].val().unsqueeze_dim(0);
-                let s_src = (h.clone() * a_src).sum_dim(2);
-                let s_dst = (h.clone() * a_dst).sum_dim(2);
-                let e = leaky_relu(
-                    s_dst.select(0, parent.clone()) + s_src.select(0, child.clone()),
-                    0.2,
-                );
-                let alpha = segment_softmax(e, parent.clone(), n);
-                let msg = segment_sum(
-                    h.clone().select(0, child.clone()) * alpha,
-                    parent.clone(),
-                    n,
-                );
-                let m: Tensor<3> = mask.clone().unsqueeze_dim(2);
-                h = h + (msg + bias.clone()) * m;
-            }
+        let bias: Tensor<3> = self.bias.val().unsqueeze_dim(0);
+        for (k, st) in t.steps.iter().enumerate() {
+            let a_src: Tensor<3> = self.att_src[k % self.att_src.len()].val().unsqueeze_dim(0);
+            let a_dst: Tensor<3> = self.att_dst[k % self.att_dst.len()].val().unsqueeze_dim(0);
+            let hc = h.clone().select(0, st.child.clone());
+            let s_src = (hc.clone() * a_src).sum_dim(2);
+            let s_dst = (h.clone().select(0, st.parent.clone()) * a_dst).sum_dim(2);
+            let e = leaky_relu(s_dst + s_src, 0.2);
+            let alpha = segment_softmax(e, st.parent_local.clone(), st.len);
+            let msg = segment_sum(hc * alpha, st.parent_local.clone(), st.len);
+            h = h.select_assign(
+                0,
+                st.nodes.clone(),
+                msg + bias.clone(),
+                IndexingUpdateOp::Add,
+            );
         }
         tanh(h.mean_dim(1).reshape([n, dim]))
     }

@@ -1,0 +1,164 @@
+//! Advantages: generalised advantage estimation with the critic (PPO, A2C), and Decima's
+//! input-dependent baseline (REINFORCE).
+
+use super::rollout::Trajectory;
+
+/// Advantages and value targets of one trajectory by GAE(gamma, lambda). The episode's end
+/// is terminal (value 0), as in Decima and MPDA, also when a time limit cut it.
+pub fn gae(t: &Trajectory, gamma: f64, lambda: f64, adv: &mut Vec<f32>, ret: &mut Vec<f32>) {
+    let n = t.len();
+    adv.clear();
+    adv.resize(n, 0.0);
+    ret.clear();
+    ret.resize(n, 0.0);
+    let mut next_value = 0.0f64;
+    let mut running = 0.0f64;
+    for i in (0..n).rev() {
+        let v = f64::from(t.values[i]);
+        let delta = f64::from(t.rewards[i]) + gamma * next_value - v;
+        running = delta + gamma * lambda * running;
+        adv[i] = running as f32;
+        ret[i] = (running + v) as f32;
+        next_value = v;
+    }
+}
+
+/// Returns-to-go, undiscounted: what Decima's REINFORCE weighs each action by.
+pub fn returns_to_go(t: &Trajectory, out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(t.len(), 0.0);
+    let mut acc = 0.0;
+    for i in (0..t.len()).rev() {
+        acc += f64::from(t.rewards[i]);
+        out[i] = acc;
+    }
+}
+
+/// Piecewise-linear interpolation of `(xs, ys)` at `x`, constant beyond the ends (numpy's
+/// `interp`). `xs` is ascending.
+fn interp(xs: &[u64], ys: &[f64], x: u64) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let i = xs.partition_point(|&v| v <= x);
+    if i == 0 {
+        return ys[0];
+    }
+    if i == xs.len() {
+        return ys[xs.len() - 1];
+    }
+    let (x0, x1) = (xs[i - 1] as f64, xs[i] as f64);
+    let (y0, y1) = (ys[i - 1], ys[i]);
+    if x1 == x0 {
+        y1
+    } else {
+        y0 + (y1 - y0) * (x as f64 - x0) / (x1 - x0)
+    }
+}
+
+/// Decima's advantages for a group of rollouts of the same job sequence: each action's
+/// return-to-go minus the average, over the group, of the return-to-go at the same
+/// simulated time (each rollout's returns interpolated between its decision times). The
+/// baseline depends on the input (the job sequence and task draws) but not on the action,
+/// which is what makes it unbiased and so effective with common random numbers.
+pub fn decima_advantages(group: &[&Trajectory]) -> Vec<Vec<f32>> {
+    let returns: Vec<Vec<f64>> = group
+        .iter()
+        .map(|t| {
+            let mut r = Vec::new();
+            returns_to_go(t, &mut r);
+            r
+        })
+        .collect();
+    // Several decisions can share a time; keep the last return at each time so that the
+    // interpolation sees a function of time.
+    let curves: Vec<(Vec<u64>, Vec<f64>)> = group
+        .iter()
+        .zip(&returns)
+        .map(|(t, r)| {
+            let mut xs: Vec<u64> = Vec::with_capacity(t.len());
+            let mut ys: Vec<f64> = Vec::with_capacity(t.len());
+            for (&x, &y) in t.times_ms.iter().zip(r) {
+                if xs.last() == Some(&x) {
+                    *ys.last_mut().expect("paired") = y;
+                } else {
+                    xs.push(x);
+                    ys.push(y);
+                }
+            }
+            (xs, ys)
+        })
+        .collect();
+    let k = group.len() as f64;
+    group
+        .iter()
+        .zip(&returns)
+        .map(|(t, r)| {
+            t.times_ms
+                .iter()
+                .zip(r)
+                .map(|(&x, &ret)| {
+                    let base: f64 =
+                        curves.iter().map(|(xs, ys)| interp(xs, ys, x)).sum::<f64>() / k;
+                    (ret - base) as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traj(times: &[u64], rewards: &[f32], values: &[f32]) -> Trajectory {
+        Trajectory {
+            times_ms: times.to_vec(),
+            rewards: rewards.to_vec(),
+            values: values.to_vec(),
+            taken: vec![
+                crate::rl::rollout::Taken {
+                    valid: 0,
+                    job: 0,
+                    level: 0
+                };
+                times.len()
+            ],
+            ..Trajectory::default()
+        }
+    }
+
+    #[test]
+    fn gae_with_lambda_one_is_return_minus_value() {
+        let t = traj(&[0, 1, 2], &[-1.0, -2.0, -3.0], &[-5.0, -4.0, -1.0]);
+        let (mut a, mut r) = (Vec::new(), Vec::new());
+        gae(&t, 1.0, 1.0, &mut a, &mut r);
+        assert_eq!(r, vec![-6.0, -5.0, -3.0]);
+        assert_eq!(a, vec![-1.0, -1.0, -2.0]);
+        // lambda = 0: one-step TD errors.
+        gae(&t, 1.0, 0.0, &mut a, &mut r);
+        assert_eq!(a, vec![-1.0 - 4.0 + 5.0, -2.0 - 1.0 + 4.0, -3.0 + 1.0]);
+    }
+
+    #[test]
+    fn decima_baseline_centres_identical_rollouts_and_ranks_better_ones() {
+        let a = traj(&[0, 10, 20], &[-1.0, -1.0, -1.0], &[]);
+        let b = traj(&[0, 10, 20], &[-1.0, -1.0, -1.0], &[]);
+        let adv = decima_advantages(&[&a, &b]);
+        assert!(adv.iter().flatten().all(|&x| x == 0.0));
+        let worse = traj(&[0, 10, 20], &[-3.0, -3.0, -3.0], &[]);
+        let adv = decima_advantages(&[&a, &worse]);
+        assert!(adv[0][0] > 0.0 && adv[1][0] < 0.0);
+        assert!((adv[0][0] + adv[1][0]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn interpolation_is_numpy_interp() {
+        let xs = [0u64, 10, 20];
+        let ys = [0.0, 10.0, 30.0];
+        assert_eq!(interp(&xs, &ys, 5), 5.0);
+        assert_eq!(interp(&xs, &ys, 15), 20.0);
+        assert_eq!(interp(&xs, &ys, 25), 30.0);
+        assert_eq!(interp(&xs, &ys, 0), 0.0);
+    }
+}

@@ -1,0 +1,347 @@
+//! Training configs (TOML): workload, cluster, model, algorithm, curriculum and held-out
+//! evaluation. Unknown keys are errors, as in every config of the project.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, WorkloadConfig};
+use crate::model::PolicyConfig;
+use crate::sim::SimConfig;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name: checkpoints go to `runs/<name>/`.
+    pub name: String,
+    pub workload: WorkloadConfig,
+    #[serde(default)]
+    pub sim: SimConfig,
+    pub model: ModelSettings,
+    pub train: TrainSettings,
+    #[serde(default)]
+    pub curriculum: Curriculum,
+    pub eval: TrainEval,
+}
+
+/// A preset with optional overrides of its size.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// `mpda`, `decima` or `ba3c`.
+    pub preset: String,
+    /// Parameter initialisation seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Levels the limit head scores; default: the cluster's executor count.
+    pub levels: Option<usize>,
+    pub dim: Option<usize>,
+    pub steps: Option<usize>,
+    pub heads: Option<usize>,
+    pub head_hidden: Option<Vec<usize>>,
+    pub summary_hidden: Option<Vec<usize>>,
+    pub critic_hidden: Option<Vec<usize>>,
+    /// Give a design without a critic one (needed by PPO and A2C).
+    pub critic: Option<bool>,
+}
+
+impl ModelSettings {
+    pub fn policy_config(&self, executors: u32) -> Result<PolicyConfig, String> {
+        let mut c = PolicyConfig::preset(&self.preset).ok_or_else(|| {
+            format!(
+                "model.preset: unknown preset \"{}\" (expected mpda, decima or ba3c)",
+                self.preset
+            )
+        })?;
+        c.seed = self.seed;
+        c.levels = self.levels.unwrap_or(executors as usize);
+        if let Some(v) = self.dim {
+            c.dim = v;
+        }
+        if let Some(v) = self.steps {
+            c.steps = v;
+        }
+        if let Some(v) = self.heads {
+            c.heads = v;
+        }
+        if let Some(v) = &self.head_hidden {
+            c.head_hidden = v.clone();
+        }
+        if let Some(v) = &self.summary_hidden {
+            c.summary_hidden = v.clone();
+        }
+        if let Some(v) = &self.critic_hidden {
+            c.critic_hidden = v.clone();
+        }
+        if let Some(v) = self.critic {
+            c.critic = v;
+            if v && c.critic_hidden.is_empty() {
+                c.critic_hidden = c.head_hidden.clone();
+            }
+        }
+        c.validate().map_err(|m| format!("model: {m}"))?;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Clipped surrogate, GAE, minibatches, several epochs, early stop on KL.
+    Ppo,
+    /// One gradient step per iteration on GAE advantages from the critic.
+    A2c,
+    /// Decima: several rollouts of each job sequence, advantage against their
+    /// time-indexed average return.
+    Reinforce,
+}
+
+/// How rollouts compute the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Inference {
+    /// Each episode runs to its end on the host forward pass, episodes in parallel. The
+    /// fastest on a CPU: a decision costs ~0.1-0.2 ms and needs no synchronisation.
+    #[default]
+    Host,
+    /// All episodes advance in lockstep; the observations of every episode waiting for a
+    /// decision go into one batched forward pass on the training device (a GPU).
+    Batched,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    pub algorithm: Algorithm,
+    pub iterations: usize,
+    /// Job sequences per iteration.
+    pub sequences: usize,
+    /// Rollouts of each sequence (same jobs, same task draws, different action samples).
+    pub rollouts_per_sequence: usize,
+    /// Seed of everything random in training: sequences, task draws, action samples,
+    /// minibatch order. Draws are keyed by (seed, iteration, index), so a resumed run
+    /// continues exactly.
+    pub seed: u64,
+    pub lr: f64,
+    /// Learning rate at the last iteration (linear schedule).
+    pub lr_final: f64,
+    pub entropy: f64,
+    /// Entropy weight at the last iteration (linear schedule).
+    pub entropy_final: f64,
+    pub gamma: f64,
+    pub gae_lambda: f64,
+    pub clip: f64,
+    pub epochs: usize,
+    /// Decisions per gradient step (PPO).
+    pub minibatch: usize,
+    /// Stop an iteration's PPO epochs when the approximate KL exceeds this.
+    pub target_kl: Option<f64>,
+    pub value_coef: f64,
+    /// Global gradient-norm clip (all parameters together).
+    pub max_grad_norm: f64,
+    pub normalize_advantages: bool,
+    pub checkpoint_every: usize,
+    pub inference: Inference,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Ppo,
+            iterations: 200,
+            sequences: 8,
+            rollouts_per_sequence: 2,
+            seed: 1,
+            lr: 1e-3,
+            lr_final: 3e-4,
+            entropy: 0.01,
+            entropy_final: 0.001,
+            gamma: 1.0,
+            gae_lambda: 0.95,
+            clip: 0.2,
+            epochs: 4,
+            minibatch: 512,
+            target_kl: Some(0.03),
+            value_coef: 0.5,
+            max_grad_norm: 0.5,
+            normalize_advantages: true,
+            checkpoint_every: 5,
+            inference: Inference::Host,
+        }
+    }
+}
+
+/// Curricula of Decima and MPDA; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Curriculum {
+    /// Stochastic episode length (Decima): each sequence stops at a time drawn from an
+    /// exponential distribution whose mean grows each iteration.
+    pub episode_time: Option<EpisodeTime>,
+    /// Number of jobs (batch jobs, or stream jobs of a Poisson process) growing linearly.
+    pub jobs: Option<JobsSchedule>,
+    /// Hybrid workloads (MPDA): each sequence's Poisson mean interval is drawn from this
+    /// list, ms.
+    pub mean_intervals_ms: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeTime {
+    pub initial_mean_s: f64,
+    pub growth_s_per_iteration: f64,
+    pub max_mean_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSchedule {
+    pub initial: usize,
+    pub last: usize,
+    /// Iterations over which the count grows from `initial` to `last`.
+    pub over_iterations: usize,
+}
+
+/// Held-out evaluation during training: greedy decisions on fixed seeds, against a baseline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainEval {
+    pub every: usize,
+    pub seeds: usize,
+    /// Episode i uses `first_seed + i`; training never draws a sequence seed in this range.
+    pub first_seed: u64,
+    pub baseline: String,
+}
+
+impl Default for TrainEval {
+    fn default() -> Self {
+        Self {
+            every: 5,
+            seeds: 20,
+            first_seed: 10_000_000,
+            baseline: "fair".into(),
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, file)
+    }
+
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let invalid = |msg: String| ConfigError::Invalid {
+            file: origin.to_path_buf(),
+            msg,
+        };
+        let cfg: Self = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        cfg.validate().map_err(invalid)?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let t = &self.train;
+        self.sim.validate().map_err(|m| format!("sim: {m}"))?;
+        self.model.policy_config(self.sim.executors)?;
+        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            return Err(format!(
+                "name: \"{}\" is not a plain folder name",
+                self.name
+            ));
+        }
+        if self.workload.arrivals.is_none() {
+            return Err("workload.arrivals: training needs generated arrivals (batch or poisson), not a replay".into());
+        }
+        let positive = [
+            ("train.iterations", t.iterations),
+            ("train.sequences", t.sequences),
+            ("train.rollouts_per_sequence", t.rollouts_per_sequence),
+            ("train.epochs", t.epochs),
+            ("train.minibatch", t.minibatch),
+            ("train.checkpoint_every", t.checkpoint_every),
+            ("eval.every", self.eval.every),
+            ("eval.seeds", self.eval.seeds),
+        ];
+        for (k, v) in positive {
+            if v == 0 {
+                return Err(format!("{k} must be at least 1"));
+            }
+        }
+        let rates = [
+            ("train.lr", t.lr),
+            ("train.lr_final", t.lr_final),
+            ("train.max_grad_norm", t.max_grad_norm),
+        ];
+        for (k, v) in rates {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{k} must be positive, found {v}"));
+            }
+        }
+        let unit = [
+            ("train.gamma", t.gamma),
+            ("train.gae_lambda", t.gae_lambda),
+            ("train.clip", t.clip),
+        ];
+        for (k, v) in unit {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{k} must be in [0, 1], found {v}"));
+            }
+        }
+        for (k, v) in [
+            ("train.entropy", t.entropy),
+            ("train.entropy_final", t.entropy_final),
+            ("train.value_coef", t.value_coef),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{k} must be non-negative, found {v}"));
+            }
+        }
+        let has_critic = self
+            .model
+            .policy_config(self.sim.executors)
+            .map(|c| c.critic)
+            .unwrap_or(false);
+        if t.algorithm != Algorithm::Reinforce && !has_critic {
+            return Err(format!(
+                "train.algorithm: {:?} needs a critic; the \"{}\" model has none (set model.critic = true, or use reinforce)",
+                t.algorithm, self.model.preset
+            ));
+        }
+        if t.algorithm == Algorithm::Reinforce && t.rollouts_per_sequence < 2 {
+            return Err("train.rollouts_per_sequence: reinforce's baseline needs at least 2 rollouts per sequence".into());
+        }
+        if let Some(e) = &self.curriculum.episode_time
+            && !(e.initial_mean_s > 0.0
+                && e.max_mean_s >= e.initial_mean_s
+                && e.growth_s_per_iteration >= 0.0)
+        {
+            return Err("curriculum.episode_time: need 0 < initial_mean_s <= max_mean_s and growth_s_per_iteration >= 0".into());
+        }
+        if let Some(j) = &self.curriculum.jobs
+            && (j.initial == 0 || j.last == 0)
+        {
+            return Err("curriculum.jobs: initial and last must be at least 1".into());
+        }
+        if let Some(v) = &self.curriculum.mean_intervals_ms {
+            if v.is_empty() || v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err(
+                    "curriculum.mean_intervals_ms: need a non-empty list of positive intervals"
+                        .into(),
+                );
+            }
+            if !matches!(
+                self.workload.arrivals,
+                Some(crate::workload::arrivals::ArrivalProcess::Poisson { .. })
+            ) {
+                return Err("curriculum.mean_intervals_ms: needs poisson arrivals".into());
+            }
+        }
+        crate::sched::SchedulerSpec::parse(&self.eval.baseline)
+            .map_err(|e| format!("eval.baseline: {e}"))?;
+        Ok(())
+    }
+}

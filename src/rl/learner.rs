@@ -1,0 +1,239 @@
+//! The gradient step: a minibatch of stored decisions through the Burn policy with
+//! autodiff, the loss of the chosen algorithm, global-norm clipping and Adam.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::adam::Adam;
+use super::config::Algorithm;
+use super::rollout::Trajectory;
+use crate::model::batch::{GraphTensors, HostBatch};
+use crate::model::segment::segment_sum;
+use crate::model::{Policy, PolicyConfig};
+
+/// One stored decision with its learning targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub traj: u32,
+    pub step: u32,
+    pub advantage: f32,
+    /// Value target (GAE return); unused without a critic.
+    pub target: f32,
+}
+
+/// What one minibatch step measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepStats {
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub entropy: f64,
+    /// Approximate KL divergence of the new policy from the one that acted.
+    pub approx_kl: f64,
+    /// Fraction of samples whose probability ratio left the clip range (PPO).
+    pub clip_fraction: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+/// Loss weights and clipping of one step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepSettings {
+    pub algorithm: Algorithm,
+    pub lr: f64,
+    pub entropy: f64,
+    pub clip: f64,
+    pub value_coef: f64,
+    pub max_grad_norm: f64,
+}
+
+pub struct Learner {
+    pub policy: Policy,
+    pub cfg: PolicyConfig,
+    pub optim: Adam,
+    device: Device,
+    mb: HostBatch,
+}
+
+fn ints(v: Vec<i64>, dev: &Device) -> Tensor<1, Int> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), dev)
+}
+
+fn floats(v: Vec<f32>, dev: &Device) -> Tensor<1> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), dev)
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    f64::from(t.into_scalar::<f32>())
+}
+
+/// Sum of squares of every parameter's gradient, in f64 on the host, in the module's
+/// visiting order: the same number for the same gradients, on any backend.
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: f64,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let v = g.into_data().try_to_vec::<f32>().expect("f32 gradients");
+            self.total += v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+        }
+    }
+}
+
+struct ScaleGrads<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f32,
+}
+
+impl ModuleVisitor for ScaleGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, g.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Clips the gradients of all parameters together to `max_norm` (Burn's clipping works
+/// per tensor) and returns the norm before clipping.
+pub fn clip_global_norm(module: &Policy, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    let mut sq = SquaredNorm { grads, total: 0.0 };
+    module.visit(&mut sq);
+    let norm = sq.total.sqrt();
+    if norm > max_norm {
+        module.visit(&mut ScaleGrads {
+            grads,
+            factor: (max_norm / norm) as f32,
+        });
+    }
+    norm
+}
+
+impl Learner {
+    /// A learner for `cfg` on `device` (plain; autodiff is added here).
+    pub fn new(cfg: PolicyConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        Self {
+            policy: cfg.init(&device),
+            cfg,
+            optim: Adam::default(),
+            device,
+            mb: HostBatch::default(),
+        }
+    }
+
+    pub fn from_parts(policy: Policy, cfg: PolicyConfig, optim: Adam, device: &Device) -> Self {
+        Self {
+            policy,
+            cfg,
+            optim,
+            device: device.clone().autodiff(),
+            mb: HostBatch::default(),
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The current weights without autodiff, for rollouts and saving.
+    pub fn inference_policy(&self) -> Policy {
+        self.policy.valid()
+    }
+
+    /// One gradient step on `samples`.
+    pub fn step(
+        &mut self,
+        trajs: &[Trajectory],
+        samples: &[Sample],
+        s: &StepSettings,
+    ) -> StepStats {
+        let dev = self.device.clone();
+        self.mb.clear();
+        let n = samples.len();
+        let (mut stage_idx, mut pair_idx, mut job_idx) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut old, mut adv, mut target) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for smp in samples {
+            let t = &trajs[smp.traj as usize];
+            let step = smp.step as usize;
+            let g = self.mb.graphs;
+            let taken = t.taken[step];
+            self.mb
+                .extend_graph_limits_of(&t.batch, step, Some(taken.job as usize));
+            let job = self.mb.graph_jobs[g].0 + taken.job;
+            stage_idx.push(i64::from(self.mb.graph_valid[g].0 + taken.valid));
+            pair_idx.push(i64::from(self.mb.job_pairs[job as usize].0 + taken.level));
+            job_idx.push(i64::from(job));
+            old.push(t.logp[step]);
+            adv.push(smp.advantage);
+            target.push(smp.target);
+        }
+        let tensors = GraphTensors::new(&self.mb, self.cfg.needs(), &dev);
+        let out = self.policy.forward(&tensors);
+        let (v, p) = (out.stage_logp.dims()[0], out.limit_logp.dims()[0]);
+        let logp = out.stage_logp.clone().select(0, ints(stage_idx, &dev))
+            + out.limit_logp.clone().select(0, ints(pair_idx, &dev));
+        // Entropy of the stage choice plus that of the chosen job's limit choice.
+        let stage_plogp = out.stage_logp.clone().exp() * out.stage_logp.clone();
+        let limit_plogp = out.limit_logp.clone().exp() * out.limit_logp.clone();
+        let stage_ent = segment_sum(
+            stage_plogp.reshape([v, 1]),
+            tensors.valid_node_graph.clone(),
+            n,
+        );
+        let limit_ent = segment_sum(
+            limit_plogp.reshape([p, 1]),
+            tensors.pair_job.clone(),
+            tensors.jobs,
+        )
+        .select(0, ints(job_idx, &dev));
+        let entropy = -(stage_ent + limit_ent).reshape([n]).mean();
+        let old = floats(old, &dev);
+        let adv = floats(adv, &dev);
+        let log_ratio = logp.clone() - old;
+        let (policy_loss, clip_fraction) = match s.algorithm {
+            Algorithm::Ppo => {
+                let ratio = log_ratio.clone().exp();
+                let clipped = ratio.clone().clamp(1.0 - s.clip, 1.0 + s.clip);
+                let surr = (ratio.clone() * adv.clone()).min_pair(clipped * adv);
+                let outside = (ratio - 1.0).abs().greater_elem(s.clip).float().mean();
+                (-surr.mean(), scalar(outside))
+            }
+            Algorithm::A2c | Algorithm::Reinforce => (-(logp * adv).mean(), 0.0),
+        };
+        let mut loss = policy_loss.clone() - entropy.clone().mul_scalar(s.entropy);
+        let mut value_loss = 0.0;
+        if s.algorithm != Algorithm::Reinforce
+            && let Some(value) = out.value
+        {
+            let vl = (value - floats(target, &dev)).powf_scalar(2.0).mean();
+            value_loss = scalar(vl.clone().detach());
+            loss = loss + vl.mul_scalar(s.value_coef);
+        }
+        let approx_kl = scalar((-log_ratio).detach().mean());
+        let stats = StepStats {
+            policy_loss: scalar(policy_loss.detach()),
+            value_loss,
+            entropy: scalar(entropy.detach()),
+            approx_kl,
+            clip_fraction,
+            grad_norm: 0.0,
+        };
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.policy);
+        let grad_norm = clip_global_norm(&self.policy, &mut grads, s.max_grad_norm);
+        self.policy = self.optim.step(s.lr, self.policy.clone(), &grads);
+        StepStats { grad_norm, ..stats }
+    }
+}

@@ -1,0 +1,41 @@
+//! Reinforcement learning: the rollout engine, advantages, the gradient step, and the
+//! training loop with checkpoints (`mpda train`).
+//!
+//! Learning runs in Burn (autodiff, any device); rollouts run the host forward pass on the
+//! CPU, or batched Burn inference on a GPU.
+
+pub mod adam;
+pub mod advantage;
+pub mod checkpoint;
+pub mod config;
+pub mod learner;
+pub mod rollout;
+pub mod trainer;
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub use config::{Algorithm, TrainConfig};
+pub use trainer::{IterationMetrics, Outcome, Trainer};
+
+#[derive(Debug, Error)]
+pub enum RlError {
+    #[error("{}: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {msg}", file.display())]
+    Invalid { file: PathBuf, msg: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    #[error(transparent)]
+    Sched(#[from] crate::sched::SchedError),
+}
