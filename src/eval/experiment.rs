@@ -17,7 +17,7 @@ use super::{EvalError, SchedulerFactory, SchedulerResult};
 use crate::config::{ConfigError, WorkloadConfig};
 use crate::eval::Episode;
 use crate::sched::{SchedError, Scheduler, SchedulerSpec};
-use crate::sim::{Env, Observation, SimConfig, TaskRecord};
+use crate::sim::{Env, EpisodeStats, Observation, SimConfig, TaskRecord};
 use crate::workload::TraceLibrary;
 use crate::workload::arrivals::ArrivalProcess;
 
@@ -106,9 +106,6 @@ pub struct SweepConfig {
     /// Mean gaps of the Poisson arrivals, seconds (needs `kind = "poisson"`).
     #[serde(default)]
     pub mean_interval_s: Option<Vec<f64>>,
-    /// Offered loads; each becomes a mean gap (see [`offered_load`]).
-    #[serde(default)]
-    pub load: Option<Vec<f64>>,
 }
 
 fn default_first_seed() -> u64 {
@@ -139,17 +136,24 @@ pub struct Setting {
     pub executors: u32,
     pub arrivals: Option<ArrivalProcess>,
     pub mean_interval_s: Option<f64>,
-    /// Offered load (see [`offered_load`]) of Poisson arrivals.
-    pub load: Option<f64>,
 }
 
-/// Offered load of Poisson arrivals: the work arriving per second over the executors'
-/// capacity, `E[job work] / (mean gap × executors)`. A job's work is the simulator's own
-/// estimate (tasks × mean measured task duration, summed over stages), averaged over the
-/// job mix, which is uniform over (size, query). Moving delays, warm-up and wave effects
-/// add to the real work, so a load near 1 already overloads the cluster.
-pub fn offered_load(mean_job_work_s: f64, mean_interval_s: f64, executors: u32) -> f64 {
-    mean_job_work_s / (mean_interval_s * f64::from(executors))
+/// Load of Poisson arrivals as the baseline serves them: the executor-time the baseline's
+/// tasks took per job, times the arrival rate, over the executors,
+/// `busy executor-s per job / (mean gap × executors)`.
+///
+/// Measured rather than estimated from the traces because the work of a job depends on
+/// how it is scheduled: an executor new to a job pays a fresh (warm-up) duration on its
+/// first task, so a job spread over many executors does more work. On `tpch/`, whose
+/// stages have few tasks, the measured work is about three times the traces' mean task
+/// durations summed. Below 1 the baseline keeps up on average; above 1 its backlog grows.
+pub fn measured_load(baseline: &[EpisodeStats], executors: u32, mean_interval_s: f64) -> f64 {
+    let busy_s: f64 = baseline
+        .iter()
+        .map(|e| e.utilisation * e.makespan_s * f64::from(executors))
+        .sum();
+    let jobs: usize = baseline.iter().map(|e| e.jobs).sum();
+    busy_s / jobs.max(1) as f64 / (mean_interval_s * f64::from(executors))
 }
 
 /// A scheduler of the experiment: its label and how to build it.
@@ -164,8 +168,6 @@ pub struct Experiment {
     pub origin: PathBuf,
     pub library: TraceLibrary,
     pub settings: Vec<Setting>,
-    /// Mean work of a job of the mix, executor-seconds.
-    pub mean_job_work_s: f64,
     entries: Vec<Entry>,
     baseline: usize,
     gantt: Option<Vec<String>>,
@@ -180,6 +182,8 @@ pub struct SettingResult {
     pub schedulers: Vec<SchedulerResult>,
     /// Per scheduler, mean average JCT over the baseline's, with a 95% paired interval.
     pub ratio_to_baseline: Vec<RatioCi>,
+    /// Poisson arrivals: the load as the baseline serves it (see [`measured_load`]).
+    pub load: Option<f64>,
     #[serde(skip)]
     pub gantt: Vec<GanttRun>,
 }
@@ -384,32 +388,12 @@ impl Experiment {
         // Validates the workload (arrivals or replay, job mix) once, on one episode.
         cfg.workload
             .episodes(&library, origin, 1, cfg.run.first_seed)?;
-        let mean_job_work_s = match cfg.workload.arrivals {
-            Some(_) => {
-                let mix = cfg.workload.mix(&library, origin)?;
-                let mut total = 0.0;
-                for s in &mix.sizes {
-                    for q in &mix.queries {
-                        let job = library.by_size_query(s, q).expect("mix validated");
-                        total += job
-                            .stages
-                            .iter()
-                            .zip(&job.pools)
-                            .map(|(st, p)| f64::from(st.num_tasks) * p.rough_ms)
-                            .sum::<f64>();
-                    }
-                }
-                total / (mix.sizes.len() * mix.queries.len()) as f64 / 1000.0
-            }
-            None => f64::NAN,
-        };
-        let settings = build_settings(&cfg, origin, mean_job_work_s)?;
+        let settings = build_settings(&cfg, origin)?;
         Ok(Self {
             cfg,
             origin: origin.to_path_buf(),
             library,
             settings,
-            mean_job_work_s,
             entries,
             baseline,
             gantt,
@@ -512,11 +496,15 @@ impl Experiment {
             } else {
                 Vec::new()
             };
+            let load = setting
+                .mean_interval_s
+                .map(|g| measured_load(&results[self.baseline].episodes, setting.executors, g));
             out.push(SettingResult {
                 setting: setting.clone(),
                 alpha_sweep,
                 schedulers: results,
                 ratio_to_baseline,
+                load,
                 gantt,
             });
         }
@@ -626,11 +614,7 @@ fn weighted_fair(alpha: f64) -> SchedulerSpec {
 }
 
 /// The product of the sweep axes; a missing axis is the base config's single value.
-fn build_settings(
-    cfg: &ExperimentConfig,
-    origin: &Path,
-    mean_job_work_s: f64,
-) -> Result<Vec<Setting>, ExperimentError> {
+fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>, ExperimentError> {
     let field = |field: &str, msg: String| ExperimentError::Field {
         file: origin.to_path_buf(),
         field: field.into(),
@@ -644,87 +628,59 @@ fn build_settings(
             "give executor counts of at least 1".into(),
         ));
     }
-    // Each arrival variant: (process, mean gap s, load given).
-    let mut variants: Vec<(Option<ArrivalProcess>, Option<f64>, Option<f64>)> = Vec::new();
-    let poisson = |at: &str| match &cfg.workload.arrivals {
-        Some(ArrivalProcess::Poisson {
-            init_jobs,
-            stream_jobs,
-            ..
-        }) => Ok((*init_jobs, *stream_jobs)),
-        _ => Err(field(
-            at,
-            "needs workload.arrivals of kind \"poisson\"".into(),
-        )),
-    };
-    match (&sw.mean_interval_s, &sw.load) {
-        (Some(_), Some(_)) => {
-            return Err(field(
-                "sweep",
-                "give `mean_interval_s` or `load`, not both".into(),
-            ));
-        }
-        (Some(gaps), None) => {
-            let (init_jobs, stream_jobs) = poisson("sweep.mean_interval_s")?;
-            for &g in gaps {
-                if !(g.is_finite() && g > 0.0) {
-                    return Err(field(
-                        "sweep.mean_interval_s",
-                        format!("{g} is not positive"),
-                    ));
-                }
-                variants.push((
-                    Some(ArrivalProcess::Poisson {
-                        init_jobs,
-                        stream_jobs,
-                        mean_interval_ms: g * 1000.0,
-                    }),
-                    Some(g),
-                    None,
-                ));
-            }
-        }
-        (None, Some(loads)) => {
-            let (init_jobs, stream_jobs) = poisson("sweep.load")?;
-            if sw.executors.as_ref().is_some_and(|e| e.len() > 1) {
-                return Err(field(
-                    "sweep",
-                    "sweep `load` or `executors`, not both (the gap depends on both)".into(),
-                ));
-            }
-            for &l in loads {
-                if !(l.is_finite() && l > 0.0) {
-                    return Err(field("sweep.load", format!("{l} is not positive")));
-                }
-                let gap = mean_job_work_s / (l * f64::from(executors[0]));
-                variants.push((
-                    Some(ArrivalProcess::Poisson {
-                        init_jobs,
-                        stream_jobs,
-                        mean_interval_ms: gap * 1000.0,
-                    }),
-                    Some(gap),
-                    Some(l),
-                ));
-            }
-        }
-        (None, None) => {
-            let gap = match cfg.workload.arrivals {
+    // Each arrival variant: (process, mean gap s).
+    let variants: Vec<(Option<ArrivalProcess>, Option<f64>)> =
+        match (&sw.mean_interval_s, &cfg.workload.arrivals) {
+            (
+                None,
                 Some(ArrivalProcess::Poisson {
                     mean_interval_ms, ..
-                }) => Some(mean_interval_ms / 1000.0),
-                _ => None,
-            };
-            variants.push((None, gap, None));
-        }
-    }
-    if variants.is_empty() {
-        return Err(field("sweep", "an empty list sweeps nothing".into()));
-    }
+                }),
+            ) => {
+                vec![(None, Some(mean_interval_ms / 1000.0))]
+            }
+            (None, _) => vec![(None, None)],
+            (
+                Some(gaps),
+                Some(ArrivalProcess::Poisson {
+                    init_jobs,
+                    stream_jobs,
+                    ..
+                }),
+            ) => {
+                if gaps.is_empty() {
+                    return Err(field(
+                        "sweep.mean_interval_s",
+                        "an empty list sweeps nothing".into(),
+                    ));
+                }
+                let mut v = Vec::new();
+                for &g in gaps {
+                    if !(g.is_finite() && g > 0.0) {
+                        return Err(field(
+                            "sweep.mean_interval_s",
+                            format!("{g} is not positive"),
+                        ));
+                    }
+                    let p = ArrivalProcess::Poisson {
+                        init_jobs: *init_jobs,
+                        stream_jobs: *stream_jobs,
+                        mean_interval_ms: g * 1000.0,
+                    };
+                    v.push((Some(p), Some(g)));
+                }
+                v
+            }
+            (Some(_), _) => {
+                return Err(field(
+                    "sweep.mean_interval_s",
+                    "needs workload.arrivals of kind \"poisson\"".into(),
+                ));
+            }
+        };
     let mut out = Vec::new();
     for &e in &executors {
-        for (arrivals, gap, given_load) in &variants {
-            let load = given_load.or_else(|| gap.map(|g| offered_load(mean_job_work_s, g, e)));
+        for (arrivals, gap) in &variants {
             let mut label = format!("{e} executors");
             let mut slug = format!("e{e}");
             match (&cfg.workload.arrivals, gap) {
@@ -741,13 +697,7 @@ fn build_settings(
                         ", {init_jobs} + {stream_jobs} jobs, Poisson {} s",
                         fmt_num(*g)
                     );
-                    slug += &match given_load {
-                        Some(l) => format!("-load{}", format!("{l:.2}").replace('.', "p")),
-                        None => format!("-i{}s", fmt_num(*g).replace('.', "p")),
-                    };
-                    if let Some(l) = load {
-                        label += &format!(" (load {l:.2})");
-                    }
+                    slug += &format!("-i{}s", fmt_num(*g).replace('.', "p"));
                 }
                 _ => label += ", replay",
             }
@@ -757,7 +707,6 @@ fn build_settings(
                 executors: e,
                 arrivals: arrivals.clone(),
                 mean_interval_s: *gap,
-                load,
             });
         }
     }

@@ -119,7 +119,7 @@ fn episodes_csv(res: &ExperimentResult) -> String {
                     csv_field(&st.label),
                     st.executors,
                     opt(st.mean_interval_s),
-                    opt(st.load),
+                    opt(s.load),
                     csv_field(&r.name),
                     opt(alpha_of(s, r)),
                     e.env_seed,
@@ -168,6 +168,7 @@ fn results_json(exp: &Experiment, res: &ExperimentResult) -> serde_json::Value {
                 .collect();
             json!({
                 "setting": s.setting,
+                "load": s.load,
                 "alpha_sweep": s.alpha_sweep,
                 "schedulers": schedulers,
             })
@@ -179,7 +180,6 @@ fn results_json(exp: &Experiment, res: &ExperimentResult) -> serde_json::Value {
         "file": exp.origin,
         "workload": exp.cfg.workload_summary(),
         "sim": exp.cfg.sim,
-        "mean_job_work_s": finite(exp.mean_job_work_s),
         "baseline": res.baseline,
         "test_seeds": res.test_seeds,
         "bootstrap": {
@@ -188,10 +188,6 @@ fn results_json(exp: &Experiment, res: &ExperimentResult) -> serde_json::Value {
         },
         "settings": settings,
     })
-}
-
-fn finite(x: f64) -> Option<f64> {
-    x.is_finite().then_some(x)
 }
 
 /// Writes the report of `res` into `dir`; returns the files written.
@@ -258,15 +254,15 @@ fn header(md: &mut String, exp: &Experiment, res: &ExperimentResult) {
             t.first_seed + t.train_seeds as u64 - 1
         );
     }
-    if res.settings.iter().any(|s| s.setting.load.is_some()) {
+    if res.settings.iter().any(|s| s.load.is_some()) {
         let _ = writeln!(
             md,
-            "- **Offered load** = mean job work / (mean arrival gap × executors), where a \
-             job's work is the simulator's estimate (tasks × mean measured task duration, \
-             summed over stages), averaged over the job mix: {:.1} executor-seconds here. \
-             Moving delays and warm-up add to it, so a load near 1 already overloads the \
-             cluster.",
-            exp.mean_job_work_s
+            "- **Load** (Poisson arrivals) is measured under {}: the executor-seconds its \
+             tasks took per job, times the arrival rate, over the executors. It is measured, \
+             not estimated from the traces, because a job's work depends on its scheduling \
+             (an executor new to a job pays a warm-up on its first task). Below 1 {} keeps \
+             up on average; above 1 its backlog grows.",
+            res.baseline, res.baseline
         );
     }
     let _ = writeln!(
@@ -342,8 +338,15 @@ fn sweeps(
         .iter()
         .map(|r| r.name.clone())
         .collect();
-    let _ = writeln!(md, "| setting | {} |", names.join(" | "));
-    let _ = writeln!(md, "|---|{}", "---:|".repeat(names.len()));
+    let with_load = res.settings.iter().any(|s| s.load.is_some());
+    let load_col = if with_load { " load |" } else { "" };
+    let _ = writeln!(md, "| setting |{load_col} {} |", names.join(" | "));
+    let _ = writeln!(
+        md,
+        "|---|{}{}",
+        if with_load { "---:|" } else { "" },
+        "---:|".repeat(names.len())
+    );
     for s in &res.settings {
         let best = best_index(&s.schedulers);
         let cells: Vec<String> = s
@@ -361,7 +364,12 @@ fn sweeps(
                 c
             })
             .collect();
-        let _ = writeln!(md, "| {} | {} |", s.setting.label, cells.join(" | "));
+        let load = match (with_load, s.load) {
+            (true, Some(l)) => format!(" {l:.2} |"),
+            (true, None) => " |".into(),
+            (false, _) => String::new(),
+        };
+        let _ = writeln!(md, "| {} |{load} {} |", s.setting.label, cells.join(" | "));
     }
     md.push('\n');
 
@@ -377,8 +385,8 @@ fn sweeps(
         ),
         (
             "jct-vs-load",
-            "offered load",
-            sweep_series(res, |s| s.setting.load, |s| s.setting.executors.to_string()),
+            "load (measured under the baseline)",
+            sweep_series(res, |s| s.load, |s| s.setting.executors.to_string()),
         ),
     ];
     for (stem, x_label, groups) in plots {
@@ -466,6 +474,9 @@ fn setting_section(
 ) -> Result<(), ReportError> {
     let st = &s.setting;
     let _ = writeln!(md, "## {}\n", st.label);
+    if let Some(l) = s.load {
+        let _ = writeln!(md, "Load {l:.2} (measured under {}).\n", res.baseline);
+    }
     let _ = writeln!(
         md,
         "| scheduler | avg JCT (s) | p50 JCT (s) | p95 JCT (s) | p99 JCT (s) | makespan (s) | \
