@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use thiserror::Error;
@@ -279,6 +281,8 @@ pub enum Axes {
     YFromZero,
     /// Both from zero: CDFs of durations.
     BothFromZero,
+    /// Logarithmic y (non-positive values are left out): values spanning decades.
+    YLog,
 }
 
 /// Tick labels without trailing zeros ("50", "0.25", not "50.0", "0.250").
@@ -295,14 +299,6 @@ impl Chart for LineChart<'_> {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
-        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
-        let all = || {
-            self.series
-                .iter()
-                .flat_map(|s| s.points.iter().filter(finite))
-        };
-        let (x0, x1) = axis_range(all().map(|p| p.0), 0.0, self.axes == Axes::BothFromZero);
-        let (y0, y1) = axis_range(all().map(|p| p.1), 0.05, self.axes != Axes::Data);
         let entries: Vec<LegendEntry> = self
             .series
             .iter()
@@ -314,13 +310,56 @@ impl Chart for LineChart<'_> {
             })
             .collect();
         let (plot, legend) = split_legend(root, &entries)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(self.title, (FONT, 22))
+        let log = self.axes == Axes::YLog;
+        let shown = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log || p.1 > 0.0);
+        let all = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter().filter(|p| shown(p)))
+        };
+        let (x0, x1) = axis_range(all().map(|p| p.0), 0.0, self.axes == Axes::BothFromZero);
+        let title = fitted(&plot, self.title, 22)?;
+        let mut builder = ChartBuilder::on(&plot);
+        builder
+            .caption(self.title, title)
             .margin(12)
             .x_label_area_size(50)
-            .y_label_area_size(75)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
+            .y_label_area_size(75);
+        if log {
+            let (lo, hi) = all()
+                .map(|p| p.1)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                });
+            let (y0, y1) = if lo.is_finite() {
+                (lo / 1.3, hi * 1.3)
+            } else {
+                (1.0, 10.0)
+            };
+            let chart = builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(err)?;
+            self.finish(chart, &plot, &shown)?;
+        } else {
+            let (y0, y1) = axis_range(all().map(|p| p.1), 0.05, self.axes != Axes::Data);
+            let chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
+            self.finish(chart, &plot, &shown)?;
+        }
+        draw_legend(&legend, &entries, 60)
+    }
+}
+
+impl LineChart<'_> {
+    /// Mesh, curves and markers, for either y scale.
+    fn finish<DB: DrawingBackend, Y>(
+        &self,
+        mut chart: ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+        plot: &DrawingArea<DB, Shift>,
+        shown: &dyn Fn(&(f64, f64)) -> bool,
+    ) -> Result<(), String>
+    where
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
         chart
             .configure_mesh()
             .x_desc(self.x_label)
@@ -333,10 +372,12 @@ impl Chart for LineChart<'_> {
             .y_label_formatter(&tick)
             .draw()
             .map_err(err)?;
+        let mut any = false;
         for (i, s) in self.series.iter().enumerate() {
             let colour = line_colour(i);
-            // NaN points break a curve into pieces rather than joining across the gap.
-            for piece in s.points.split(|p| !(p.0.is_finite() && p.1.is_finite())) {
+            // A point not shown breaks its curve rather than being joined across.
+            for piece in s.points.split(|p| !shown(p)) {
+                any |= !piece.is_empty();
                 chart
                     .draw_series(LineSeries::new(
                         piece.iter().copied(),
@@ -344,30 +385,44 @@ impl Chart for LineChart<'_> {
                     ))
                     .map_err(err)?;
             }
-            let pts = s.points.iter().filter(finite).count();
-            if pts <= 40 {
+            if s.points.iter().filter(|p| shown(p)).count() <= 40 {
                 chart
                     .draw_series(
                         s.points
                             .iter()
-                            .filter(finite)
+                            .filter(|p| shown(p))
                             .map(|&p| Circle::new(p, 4, colour.filled())),
                     )
                     .map_err(err)?;
             }
         }
-        if all().next().is_none() {
+        if !any {
+            let (w, h) = plot.dim_in_pixel();
             plot.draw(&Text::new(
                 "no data",
-                (
-                    plot.dim_in_pixel().0 as i32 / 2 - 30,
-                    plot.dim_in_pixel().1 as i32 / 2,
-                ),
+                (w as i32 / 2 - 30, h as i32 / 2),
                 (FONT, 20).into_font(),
             ))
             .map_err(err)?;
         }
-        draw_legend(&legend, &entries, 60)
+        Ok(())
+    }
+}
+
+/// The largest font size up to `size` at which `text` fits the area's width.
+fn fitted<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    size: u32,
+) -> Result<TextStyle<'static>, String> {
+    let max = area.dim_in_pixel().0.saturating_sub(30);
+    let mut size = size;
+    loop {
+        let style: TextStyle = (FONT, size).into_font().into();
+        if size <= 10 || area.estimate_text_size(text, &style).map_err(err)?.0 <= max {
+            return Ok(style);
+        }
+        size -= 1;
     }
 }
 
@@ -445,7 +500,7 @@ impl Chart for BarChart<'_> {
         // Room on the right for the value printed after each bar.
         let (_, x1) = axis_range(values, 0.18, true);
         let mut chart = ChartBuilder::on(root)
-            .caption(self.title, (FONT, 22))
+            .caption(self.title, fitted(root, self.title, 22)?)
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(label_w + 15)
@@ -602,7 +657,7 @@ impl Chart for Gantt<'_> {
             1.0
         };
         let mut chart = ChartBuilder::on(&plot)
-            .caption(&d.title, (FONT, 22))
+            .caption(&d.title, fitted(&plot, &d.title, 22)?)
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(70)

@@ -373,9 +373,11 @@ fn sweeps(
     }
     md.push('\n');
 
-    let plots: [(&str, &str, Vec<(String, Vec<Series>)>); 2] = [
+    let load_label = format!("load (measured under {})", res.baseline);
+    let plots: [(&str, &str, &str, Vec<(String, Vec<Series>)>); 2] = [
         (
             "jct-vs-executors",
+            "executors",
             "executors",
             sweep_series(
                 res,
@@ -385,11 +387,12 @@ fn sweeps(
         ),
         (
             "jct-vs-load",
-            "load (measured under the baseline)",
+            "load",
+            &load_label,
             sweep_series(res, |s| s.load, |s| s.setting.executors.to_string()),
         ),
     ];
-    for (stem, x_label, groups) in plots {
+    for (stem, what, x_label, groups) in plots {
         let many = groups.len() > 1;
         for (g, series) in groups {
             let file = if many {
@@ -397,15 +400,21 @@ fn sweeps(
             } else {
                 stem.to_string()
             };
-            let title = format!("Average JCT against {x_label}: {}", exp.cfg.name);
-            plot::line_chart_with(
-                &dir.join(&file),
-                &title,
-                x_label,
-                "mean average JCT (s)",
-                &series,
-                Axes::YFromZero,
-            )?;
+            let title = format!("Average JCT against {what}: {}", exp.cfg.name);
+            // Overloaded schedulers can be 100 times slower than the best: then only a
+            // logarithmic axis shows both.
+            let ys = series.iter().flat_map(|s| &s.points).map(|p| p.1);
+            let (lo, hi) = ys
+                .filter(|y| y.is_finite() && *y > 0.0)
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
+                    (lo.min(y), hi.max(y))
+                });
+            let (axes, y_label) = if hi > 20.0 * lo {
+                (Axes::YLog, "mean average JCT (s, log scale)")
+            } else {
+                (Axes::YFromZero, "mean average JCT (s)")
+            };
+            plot::line_chart_with(&dir.join(&file), &title, x_label, y_label, &series, axes)?;
             push_plot(md, files, dir, &file, &title);
         }
     }
