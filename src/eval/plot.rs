@@ -254,11 +254,13 @@ fn draw_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+type Area<DB> = DrawingArea<DB, Shift>;
+
 /// Splits off a right-hand legend panel and returns (plot area, legend area).
 fn split_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     entries: &[LegendEntry],
-) -> Result<(DrawingArea<DB, Shift>, DrawingArea<DB, Shift>), String> {
+) -> Result<(Area<DB>, Area<DB>), String> {
     let (w, _) = root.dim_in_pixel();
     let lw = legend_width(root, entries)?.min(w / 2);
     Ok(root.split_horizontally(w - lw))

@@ -277,12 +277,15 @@ fn header(md: &mut String, exp: &Experiment, res: &ExperimentResult) {
     );
 }
 
+/// Per group of settings, one series per scheduler.
+type SweepGroups = Vec<(String, Vec<Series>)>;
+
 /// Settings grouped by everything but one axis, for the sweep line plots.
 fn sweep_series(
     res: &ExperimentResult,
     x: impl Fn(&SettingResult) -> Option<f64>,
     group: impl Fn(&SettingResult) -> String,
-) -> Vec<(String, Vec<Series>)> {
+) -> SweepGroups {
     let mut groups: Vec<(String, Vec<&SettingResult>)> = Vec::new();
     for s in &res.settings {
         let g = group(s);
@@ -374,7 +377,7 @@ fn sweeps(
     md.push('\n');
 
     let load_label = format!("load (measured under {})", res.baseline);
-    let plots: [(&str, &str, &str, Vec<(String, Vec<Series>)>); 2] = [
+    let plots: [(&str, &str, &str, SweepGroups); 2] = [
         (
             "jct-vs-executors",
             "executors",
