@@ -137,17 +137,6 @@ pub struct ResolvedWorkload {
 }
 
 impl WorkloadConfig {
-    /// The sizes and queries to sample: those named, else all in `library`.
-    pub fn mix(&self, library: &TraceLibrary) -> Result<JobMix, String> {
-        let all = JobMix::all(library);
-        let mix = JobMix {
-            sizes: self.sizes.clone().unwrap_or(all.sizes),
-            queries: self.queries.clone().unwrap_or(all.queries),
-        };
-        mix.validate(library)?;
-        Ok(mix)
-    }
-
     /// Loads the traces and draws (or reads) the episodes. `origin` names the config file
     /// or the command line in errors.
     pub fn resolve(
@@ -156,11 +145,44 @@ impl WorkloadConfig {
         seeds: usize,
         first_seed: u64,
     ) -> Result<ResolvedWorkload, ConfigError> {
+        let library = TraceLibrary::load_dir(&self.traces)?;
+        let (episodes, replay_exec_cap, description) =
+            self.episodes(&library, origin, seeds, first_seed)?;
+        Ok(ResolvedWorkload {
+            library,
+            episodes,
+            replay_exec_cap,
+            description,
+        })
+    }
+
+    /// The job mix that generated arrivals sample from.
+    pub fn mix(&self, library: &TraceLibrary, origin: &Path) -> Result<JobMix, ConfigError> {
+        let all = JobMix::all(library);
+        let mix = JobMix {
+            sizes: self.sizes.clone().unwrap_or(all.sizes),
+            queries: self.queries.clone().unwrap_or(all.queries),
+        };
+        mix.validate(library).map_err(|m| ConfigError::Invalid {
+            file: origin.to_path_buf(),
+            msg: format!("workload: {m}"),
+        })?;
+        Ok(mix)
+    }
+
+    /// The episodes on already-loaded traces, with the replay scenario's executor count (if
+    /// any) and a description; lets experiments with many settings parse the traces once.
+    pub fn episodes(
+        &self,
+        library: &TraceLibrary,
+        origin: &Path,
+        seeds: usize,
+        first_seed: u64,
+    ) -> Result<(Vec<Episode>, Option<u32>, String), ConfigError> {
         let invalid = |msg: String| ConfigError::Invalid {
             file: origin.to_path_buf(),
             msg,
         };
-        let library = TraceLibrary::load_dir(&self.traces)?;
         match (&self.arrivals, &self.replay) {
             (Some(_), Some(_)) => Err(invalid(
                 "workload: give either `arrivals` or `replay`, not both".into(),
@@ -169,7 +191,7 @@ impl WorkloadConfig {
                 "workload: give `arrivals` (batch or poisson) or `replay`".into(),
             )),
             (None, Some(r)) => {
-                let replay = Replay::load(&r.file, &r.scenario, &library)?;
+                let replay = Replay::load(&r.file, &r.scenario, library)?;
                 let n = seeds.min(replay.sequences.len());
                 let episodes = replay
                     .episodes
@@ -181,43 +203,39 @@ impl WorkloadConfig {
                         jobs: jobs.clone(),
                     })
                     .collect();
-                Ok(ResolvedWorkload {
-                    description: format!(
+                Ok((
+                    episodes,
+                    replay.exec_cap,
+                    format!(
                         "replay {} scenario {} ({n} episodes)",
                         r.file.display(),
                         r.scenario
                     ),
-                    replay_exec_cap: replay.exec_cap,
-                    episodes,
-                    library,
-                })
+                ))
             }
             (Some(arrivals), None) => {
                 arrivals
                     .validate()
                     .map_err(|m| invalid(format!("workload.arrivals: {m}")))?;
-                let mix = self
-                    .mix(&library)
-                    .map_err(|m| invalid(format!("workload: {m}")))?;
+                let mix = self.mix(library, origin)?;
                 let episodes = (0..seeds as u64)
                     .map(|i| {
                         let seed = first_seed + i;
                         Episode {
                             seed,
-                            jobs: arrivals.generate(&library, &mix, seed),
+                            jobs: arrivals.generate(library, &mix, seed),
                         }
                     })
                     .collect();
-                Ok(ResolvedWorkload {
-                    description: format!(
+                Ok((
+                    episodes,
+                    None,
+                    format!(
                         "{arrivals:?} over {} sizes x {} queries",
                         mix.sizes.len(),
                         mix.queries.len()
                     ),
-                    replay_exec_cap: None,
-                    episodes,
-                    library,
-                })
+                ))
             }
         }
     }

@@ -27,6 +27,9 @@ struct Cli {
 enum Command {
     /// Run schedulers over many seeded episodes and compare them.
     Eval(EvalArgs),
+    /// Run an experiment file (configs/experiments/) and write its report: tables with
+    /// paired bootstrap intervals, JCT CDFs, bar charts, Gantt charts, sweeps, CSV, JSON.
+    Report(ReportArgs),
     /// Measure simulator throughput (events per second) and parallel scaling.
     Bench(BenchArgs),
     /// List the schedulers `--scheduler` accepts, with their parameters.
@@ -163,6 +166,21 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
+struct ReportArgs {
+    /// Experiment file (TOML), e.g. configs/experiments/tpch-decima-batch.toml.
+    experiment: PathBuf,
+    /// Output folder (default: reports/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads for episodes (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Test episodes per setting, overriding the file (for quick runs).
+    #[arg(long)]
+    seeds: Option<usize>,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     #[command(flatten)]
     workload: WorkloadArgs,
@@ -185,6 +203,7 @@ fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Eval(a) => cmd_eval(a),
+        Command::Report(a) => cmd_report(&a),
         Command::Bench(a) => cmd_bench(a),
         Command::Schedulers => {
             for (name, what) in HEURISTICS {
@@ -433,6 +452,44 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         write_json(path, &p, &results)?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+fn cmd_report(a: &ReportArgs) -> Result<()> {
+    use mpda::eval::experiment::{Experiment, Overrides};
+    let t0 = Instant::now();
+    set_threads(a.threads)?;
+    let overrides = Overrides { seeds: a.seeds };
+    let exp = Experiment::load(&a.experiment, &overrides)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("reports").join(&exp.cfg.name));
+    eprintln!(
+        "{}: {} setting(s) x {} scheduler(s) x {} episodes",
+        exp.cfg.name,
+        exp.settings.len(),
+        exp.scheduler_labels().len(),
+        exp.cfg.run.seeds
+    );
+    let pb = progress(exp.total_runs(), "episodes");
+    let result = exp.run(&|| pb.inc(1))?;
+    pb.finish_and_clear();
+    let files = mpda::eval::report::write_report(&exp, &result, &out)?;
+    for s in &result.settings {
+        if let Some(a) = &s.alpha_sweep {
+            eprintln!(
+                "{}: opt-weighted-fair alpha = {}",
+                s.setting.label, a.best_alpha
+            );
+        }
+    }
+    eprintln!(
+        "wrote {} files to {} in {:.1} s",
+        files.len(),
+        out.display(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

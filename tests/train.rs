@@ -58,15 +58,14 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
 }
 
 fn train(config: &Path, runs: &Path, extra: &[&str]) -> Output {
-    let out = mpda()
+    mpda()
         .args(["train", "--threads", "2", "--config"])
         .arg(config)
         .arg("--runs")
         .arg(runs)
         .args(extra)
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn ok(out: &Output) {
@@ -107,7 +106,10 @@ fn same_seed_and_threads_give_bit_identical_checkpoints() {
     ok(&train(&cfg, &a, &[]));
     ok(&train(&cfg, &b, &[]));
     for f in ["model.bpk", "model.json", "adam.bin"] {
-        let (x, y) = (read(&checkpoint(&a, 5).join(f)), read(&checkpoint(&b, 5).join(f)));
+        let (x, y) = (
+            read(&checkpoint(&a, 5).join(f)),
+            read(&checkpoint(&b, 5).join(f)),
+        );
         assert!(!x.is_empty());
         assert!(x == y, "{f} differs between two runs of the same config");
     }
@@ -145,7 +147,10 @@ fn sigkill_then_resume_continues_exactly() {
         if name.trim() >= "iter-000003" {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
@@ -201,7 +206,11 @@ fn bad_training_configs_are_clear_errors() {
         ("epochs = 2", "epochs = 0", "train.epochs"),
         ("preset = \"mpda\"", "preset = \"mpdb\"", "model.preset"),
         ("lr = 1e-3\n", "lr = -1.0\n", "train.lr"),
-        ("algorithm = \"ppo\"", "algorithm = \"ppo\"\nbogus = 1", "bogus"),
+        (
+            "algorithm = \"ppo\"",
+            "algorithm = \"ppo\"\nbogus = 1",
+            "bogus",
+        ),
     ];
     for (from, to, needle) in cases {
         assert!(good.contains(from), "{from}");
@@ -209,12 +218,19 @@ fn bad_training_configs_are_clear_errors() {
         let out = train(&cfg, &dir.path().join("runs"), &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{to}: accepted");
-        assert!(err.contains("tiny.toml") && err.contains(needle), "{to}: {err}");
+        assert!(
+            err.contains("tiny.toml") && err.contains(needle),
+            "{to}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
     // PPO needs a critic: Decima's design has none.
-    let cfg = write_config(dir.path(), &good.replace("preset = \"mpda\"", "preset = \"decima\""));
-    let err = String::from_utf8_lossy(&train(&cfg, &dir.path().join("runs"), &[]).stderr).to_string();
+    let cfg = write_config(
+        dir.path(),
+        &good.replace("preset = \"mpda\"", "preset = \"decima\""),
+    );
+    let err =
+        String::from_utf8_lossy(&train(&cfg, &dir.path().join("runs"), &[]).stderr).to_string();
     assert!(err.contains("needs a critic"), "{err}");
     // Resuming a run that does not exist, and starting over one that does.
     let cfg = write_config(dir.path(), &good);

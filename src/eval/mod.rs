@@ -1,4 +1,10 @@
-//! Running schedulers over episodes, in parallel and deterministically, and summarising.
+//! Running schedulers over episodes, in parallel and deterministically, and summarising;
+//! experiments, reports and plots on top.
+
+pub mod experiment;
+pub mod plot;
+pub mod report;
+pub mod stats;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -54,6 +60,7 @@ pub struct SchedulerResult {
     /// Percentiles of all JCTs of all episodes pooled, seconds.
     pub p50_jct_s: f64,
     pub p95_jct_s: f64,
+    pub p99_jct_s: f64,
     pub mean_decisions: f64,
     pub mean_events: f64,
     pub mean_utilisation: f64,
@@ -85,6 +92,7 @@ impl SchedulerResult {
             mean_makespan_s: mean(&|e| e.makespan_s),
             p50_jct_s: crate::sim::stats::percentile(&all, 50.0),
             p95_jct_s: crate::sim::stats::percentile(&all, 95.0),
+            p99_jct_s: crate::sim::stats::percentile(&all, 99.0),
             mean_decisions: mean(&|e| e.decisions as f64),
             mean_events: mean(&|e| e.events.total() as f64),
             mean_utilisation: mean(&|e| e.utilisation),

@@ -38,4 +38,6 @@ pub enum RlError {
     Eval(#[from] crate::eval::EvalError),
     #[error(transparent)]
     Sched(#[from] crate::sched::SchedError),
+    #[error(transparent)]
+    Plot(#[from] crate::eval::plot::PlotError),
 }

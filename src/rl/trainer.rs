@@ -14,6 +14,7 @@ use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{Algorithm, Inference, TrainConfig};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::rollout::{EpisodePlan, RolloutTimes, Trajectory, rollout_batched, rollout_host};
+use crate::eval::plot::{Axes, Series, line_chart_with};
 use crate::eval::{Episode, evaluate};
 use crate::model::fast::FastPolicy;
 use crate::model::{Backend, Device, PolicyConfig};
@@ -157,13 +158,7 @@ impl Trainer {
         let resolved = cfg
             .workload
             .resolve(origin, cfg.eval.seeds, cfg.eval.first_seed)?;
-        let mix = cfg
-            .workload
-            .mix(&resolved.library)
-            .map_err(|msg| RlError::Invalid {
-                file: origin.to_path_buf(),
-                msg: format!("workload: {msg}"),
-            })?;
+        let mix = cfg.workload.mix(&resolved.library, origin)?;
         let arrivals = cfg.workload.arrivals.clone().expect("validated: arrivals");
         let saved_cfg = run.join("train.toml");
         let (learner, state, rows) = if resume {
@@ -475,6 +470,62 @@ impl Trainer {
         crate::io::write_atomic(&file, text.as_bytes()).map_err(io_err(&file))
     }
 
+    /// Draws `curves.png` and `curves.svg`: held-out and training JCT by iteration,
+    /// against the baseline, from the metrics so far.
+    fn plot(&self) -> Result<(), RlError> {
+        let cols: Vec<&str> = HEADER.split(',').collect();
+        let col = |name: &str| {
+            cols.iter()
+                .position(|&c| c == name)
+                .expect("metrics column")
+        };
+        let (it, train, eval, base) = (
+            col("iteration"),
+            col("train_avg_jct_s"),
+            col("eval_avg_jct_s"),
+            col("baseline_avg_jct_s"),
+        );
+        let mut series = vec![
+            Series {
+                name: "held-out, greedy".into(),
+                points: Vec::new(),
+            },
+            Series {
+                name: "training rollouts, sampled".into(),
+                points: Vec::new(),
+            },
+            Series {
+                name: format!("{} (held-out)", self.cfg.eval.baseline),
+                points: Vec::new(),
+            },
+        ];
+        for row in &self.rows {
+            let f: Vec<&str> = row.split(',').collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+            let Some(x) = num(it) else { continue };
+            if let Some(v) = num(eval) {
+                series[0].points.push((x, v));
+            }
+            if x > 0.0
+                && let Some(v) = num(train)
+            {
+                series[1].points.push((x, v));
+            }
+            if let Some(v) = num(base) {
+                series[2].points.push((x, v));
+            }
+        }
+        line_chart_with(
+            &self.run.join("curves"),
+            &format!("{}: average JCT while training", self.cfg.name),
+            "iteration",
+            "average JCT (s)",
+            &series,
+            Axes::YLog,
+        )?;
+        Ok(())
+    }
+
     /// Trains until the configured iteration count, or until `stop` is set (then it
     /// checkpoints and returns `Interrupted`).
     pub fn run(
@@ -568,6 +619,9 @@ impl Trainer {
             };
             self.rows.push(m.csv());
             self.write_metrics()?;
+            if eval.is_some() {
+                self.plot()?;
+            }
             let interrupted = stop.load(Ordering::SeqCst);
             if self
                 .state
