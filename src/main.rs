@@ -299,12 +299,18 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             m.decisions_per_s
         ));
         if m.eval_avg_jct_s.is_some() {
-            pb.println(format!(
+            let line = format!(
                 "iter {:>5}  {:>8.1} s  {}",
                 m.iteration,
                 m.elapsed_s,
                 pb.message()
-            ));
+            );
+            // Without a terminal the bar is hidden; keep a log of the evaluations anyway.
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
         }
     })?;
     pb.finish();

@@ -225,14 +225,8 @@ impl Default for TrainEval {
 }
 
 impl TrainConfig {
-    pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, file)
-    }
-
+    /// Parses TOML text; `origin` names it in errors. (`mpda train` keeps the text, to
+    /// save it beside the checkpoints.)
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
         let invalid = |msg: String| ConfigError::Invalid {
             file: origin.to_path_buf(),
