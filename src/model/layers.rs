@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{leaky_relu, sigmoid, tanh};
+use burn::tensor::activation::{leaky_relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,13 @@ pub enum Activation {
     LeakyRelu,
     /// MPDA: tanh everywhere.
     Tanh,
+}
+
+/// tanh as `2 sigmoid(2x) - 1`. The same function, but Burn's CPU backend computes tanh
+/// with libm's scalar `tanhf` (through `expm1f`), which was 30% of a training step's time;
+/// its sigmoid uses `expf`, several times cheaper, and has a one-op backward.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    sigmoid(x.mul_scalar(2.0)).mul_scalar(2.0).sub_scalar(1.0)
 }
 
 impl Activation {

@@ -5,10 +5,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::{leaky_relu, tanh};
+use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 
 use crate::model::batch::GraphTensors;
+use crate::model::layers::tanh;
 use crate::model::segment::{segment_softmax, segment_sum};
 
 #[derive(Module, Debug)]
