@@ -124,8 +124,26 @@ fn bench(c: &mut Criterion) {
         for o in &obs {
             h.push(o, cfg.levels as u32);
         }
+        // What a training minibatch holds: the limit rows of the chosen job only.
+        let mut one = HostBatch::default();
+        for o in &obs {
+            let mut single = HostBatch::default();
+            single.push(o, cfg.levels as u32);
+            let job = single.node_job[single.valid_nodes[0] as usize] as usize;
+            one.extend_graph_limits_of(&single, 0, Some(job));
+        }
         let mut group = c.benchmark_group("train-step");
         group.sample_size(10);
+        group.bench_function(format!("minibatch-64/{}", cfg.preset), |b| {
+            b.iter(|| {
+                let out = policy.forward(&GraphTensors::new(&one, cfg.needs(), &ad));
+                let mut loss: Tensor<1> = out.stage_logp.sum() + out.limit_logp.sum();
+                if let Some(v) = out.value {
+                    loss = loss + v.powf_scalar(2.0).sum();
+                }
+                loss.backward()
+            })
+        });
         group.bench_function(format!("fwd+bwd-64/{}", cfg.preset), |b| {
             b.iter(|| {
                 let out = policy.forward(&GraphTensors::new(&h, cfg.needs(), &ad));
