@@ -246,3 +246,30 @@ fn bad_training_configs_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("adam.bin"), "{err}");
 }
+
+#[test]
+fn the_episode_time_curriculum_cuts_episodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = tiny_config(1, 3).replace(
+        r#"arrivals = { kind = "batch", jobs = 6 }"#,
+        r#"arrivals = { kind = "poisson", init_jobs = 1, stream_jobs = 30, mean_interval_ms = 20000.0 }"#,
+    );
+    let decisions = |runs: &Path| -> usize {
+        let text = std::fs::read_to_string(runs.join("tiny/metrics.csv")).unwrap();
+        let row = text.lines().nth(2).unwrap();
+        row.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    let full = dir.path().join("full");
+    ok(&train(&write_config(dir.path(), &stream), &full, &[]));
+    let cut_cfg = format!(
+        "{stream}\n[curriculum]\nepisode_time = {{ initial_mean_s = 30.0, growth_s_per_iteration = 0.0, max_mean_s = 30.0 }}\n"
+    );
+    let cut = dir.path().join("cut");
+    ok(&train(&write_config(dir.path(), &cut_cfg), &cut, &[]));
+    let (a, b) = (decisions(&full), decisions(&cut));
+    eprintln!("decisions in one iteration: whole streams {a}, cut at ~30 s {b}");
+    assert!(
+        b * 3 < a,
+        "episodes were not cut: {b} decisions against {a}"
+    );
+}

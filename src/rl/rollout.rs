@@ -154,6 +154,9 @@ pub fn rollout_host(
                 while !env.done() {
                     env.observe(obs);
                     t.times.observation_s += lap(&mut clock);
+                    if past(plan.max_time_ms, obs.time_ms) {
+                        break;
+                    }
                     let action = if obs.schedulable.is_empty() {
                         obs.idle()
                     } else {
@@ -199,6 +202,16 @@ struct Lane {
     traj: Trajectory,
     /// Graph of this lane in the current shared batch.
     waiting: Option<usize>,
+    max_time_ms: Option<u64>,
+    /// Stopped by the time limit.
+    cut: bool,
+}
+
+/// The training time limit: an episode ends at its first decision at or after it. (The
+/// simulator's own `done` is Decima's, which only ends an episode once nothing is left to
+/// place, so it rarely stops at `max_time`; training needs the cut to be real.)
+fn past(limit: Option<u64>, now_ms: u64) -> bool {
+    limit.is_some_and(|m| now_ms >= m)
 }
 
 /// Runs every plan with all episodes in lockstep: each round, the episodes advance in
@@ -228,6 +241,8 @@ pub fn rollout_batched(
                     ..Trajectory::default()
                 },
                 waiting: None,
+                max_time_ms: plan.max_time_ms,
+                cut: false,
             })
         })
         .collect::<Result<_, SimError>>()?;
@@ -238,8 +253,12 @@ pub fn rollout_batched(
         lanes.par_iter_mut().try_for_each(|lane| {
             let start = Instant::now();
             lane.waiting = None;
-            while !lane.env.done() {
+            while !lane.cut && !lane.env.done() {
                 lane.env.observe(&mut lane.obs);
+                if past(lane.max_time_ms, lane.obs.time_ms) {
+                    lane.cut = true;
+                    break;
+                }
                 if !lane.obs.schedulable.is_empty() {
                     lane.waiting = Some(0);
                     break;

@@ -593,7 +593,7 @@ impl Trainer {
                 elapsed_s: self.state.elapsed_s,
                 decisions,
                 decisions_per_s: decisions as f64 / (rollout_s + learn_s).max(1e-9),
-                train_avg_jct_s: trajs.iter().map(|t| t.stats.avg_jct_s).sum::<f64>() / n,
+                train_avg_jct_s: finite_mean(trajs.iter().map(|t| t.stats.avg_jct_s)),
                 mean_return: trajs
                     .iter()
                     .map(|t| t.rewards.iter().map(|&r| f64::from(r)).sum::<f64>())
@@ -639,6 +639,15 @@ impl Trainer {
         }
         Ok(Outcome::Finished)
     }
+}
+
+/// Mean of the finite values (an episode cut before any job finished has no JCT); NaN if
+/// there are none.
+fn finite_mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
 /// The rows of an existing `metrics.csv` up to iteration `upto` (a resumed run drops the
