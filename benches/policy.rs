@@ -134,26 +134,18 @@ fn bench(c: &mut Criterion) {
         }
         let mut group = c.benchmark_group("train-step");
         group.sample_size(10);
-        group.bench_function(format!("minibatch-64/{}", cfg.preset), |b| {
-            b.iter(|| {
-                let out = policy.forward(&GraphTensors::new(&one, cfg.needs(), &ad));
-                let mut loss: Tensor<1> = out.stage_logp.sum() + out.limit_logp.sum();
-                if let Some(v) = out.value {
-                    loss = loss + v.powf_scalar(2.0).sum();
-                }
-                loss.backward()
-            })
-        });
-        group.bench_function(format!("fwd+bwd-64/{}", cfg.preset), |b| {
-            b.iter(|| {
-                let out = policy.forward(&GraphTensors::new(&h, cfg.needs(), &ad));
-                let mut loss: Tensor<1> = out.stage_logp.sum() + out.limit_logp.sum();
-                if let Some(v) = out.value {
-                    loss = loss + v.powf_scalar(2.0).sum();
-                }
-                loss.backward()
-            })
-        });
+        for (name, batch) in [("minibatch-64", &one), ("fwd+bwd-64", &h)] {
+            group.bench_function(format!("{name}/{}", cfg.preset), |b| {
+                b.iter(|| {
+                    let out = policy.forward(&GraphTensors::new(batch, cfg.needs(), &ad));
+                    let mut loss: Tensor<1> = out.stage_logp.sum() + out.limit_logp.sum();
+                    if let Some(v) = out.value {
+                        loss = loss + v.powf_scalar(2.0).sum();
+                    }
+                    loss.backward()
+                })
+            });
+        }
         group.finish();
     }
 }

@@ -297,8 +297,6 @@ pub struct GraphTensors {
     pub unfinished: Tensor<2>,
     pub node_job: Tensor<1, Int>,
     pub node_graph: Tensor<1, Int>,
-    /// `None` when the batch has no edges.
-    pub edges: Option<(Tensor<1, Int>, Tensor<1, Int>)>,
     /// The bottom-up schedule, one entry per step that updates some node.
     pub steps: Vec<StepGraph>,
     /// GCN: (source, destination, coefficient `[E', 1]`), self-loops included.
@@ -317,8 +315,6 @@ pub struct GraphTensors {
 impl GraphTensors {
     pub fn new(h: &HostBatch, needs: Needs, dev: &Device) -> Self {
         let (n, j) = (h.nodes(), h.jobs());
-        let edges = (!h.edge_child.is_empty())
-            .then(|| (ints(&h.edge_child, dev), ints(&h.edge_parent, dev)));
         let steps = step_graphs(h, needs.steps, dev);
         let gcn_edges = needs.gcn.then(|| {
             let mut deg = vec![1f32; n];
@@ -374,7 +370,6 @@ impl GraphTensors {
             unfinished: floats(&h.unfinished, [n, 1], dev),
             node_job: ints(&h.node_job, dev),
             node_graph: ints(&h.node_graph, dev),
-            edges,
             steps,
             gcn_edges,
             job_x: floats(&h.job_x, [j, JOB_FEATURES], dev),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::RlError;
 use super::adam::Adam;
+use super::{RlError, io_err};
 use crate::model::{Policy, PolicyConfig};
 
 pub const LATEST: &str = "LATEST";
@@ -37,13 +37,6 @@ pub struct TrainState {
 
 pub fn checkpoint_dir(run: &Path, iteration: usize) -> PathBuf {
     run.join("checkpoints").join(format!("iter-{iteration:06}"))
-}
-
-fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> RlError + '_ {
-    move |source| RlError::Io {
-        file: file.to_path_buf(),
-        source,
-    }
 }
 
 /// Writes a checkpoint of iteration `state.iteration`, then points `LATEST` at it, then

@@ -240,7 +240,7 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), String> {
         let t = &self.train;
         self.sim.validate().map_err(|m| format!("sim: {m}"))?;
-        self.model.policy_config(self.sim.executors)?;
+        let policy = self.model.policy_config(self.sim.executors)?;
         if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
             return Err(format!(
                 "name: \"{}\" is not a plain folder name",
@@ -294,12 +294,7 @@ impl TrainConfig {
                 return Err(format!("{k} must be non-negative, found {v}"));
             }
         }
-        let has_critic = self
-            .model
-            .policy_config(self.sim.executors)
-            .map(|c| c.critic)
-            .unwrap_or(false);
-        if t.algorithm != Algorithm::Reinforce && !has_critic {
+        if t.algorithm != Algorithm::Reinforce && !policy.critic {
             return Err(format!(
                 "train.algorithm: {:?} needs a critic; the \"{}\" model has none (set model.critic = true, or use reinforce)",
                 t.algorithm, self.model.preset

@@ -12,12 +12,20 @@ pub mod learner;
 pub mod rollout;
 pub mod trainer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 pub use config::{Algorithm, TrainConfig};
 pub use trainer::{IterationMetrics, Outcome, Trainer};
+
+/// Maps an I/O error on `file` to [`RlError::Io`].
+pub(crate) fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> RlError + '_ {
+    move |source| RlError::Io {
+        file: file.to_path_buf(),
+        source,
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum RlError {

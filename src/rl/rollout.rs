@@ -162,7 +162,7 @@ pub fn rollout_host(
                     } else {
                         single.clear();
                         single.push(obs, levels);
-                        t.batch.push(obs, levels);
+                        t.batch.extend_graph(&single, 0);
                         t.times.observation_s += lap(&mut clock);
                         let d = fast.decide(&single, sample(&mut rng, greedy));
                         let value = fast.value(&single);

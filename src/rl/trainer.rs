@@ -8,12 +8,12 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::RlError;
 use super::advantage::{decima_advantages, gae};
 use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{Algorithm, Inference, TrainConfig};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::rollout::{EpisodePlan, RolloutTimes, Trajectory, rollout_batched, rollout_host};
+use super::{RlError, io_err};
 use crate::eval::plot::{Axes, Series, line_chart_with};
 use crate::eval::{Episode, evaluate};
 use crate::model::fast::FastPolicy;
@@ -128,13 +128,6 @@ pub struct Trainer {
     rows: Vec<String>,
 }
 
-fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> RlError + '_ {
-    move |source| RlError::Io {
-        file: file.to_path_buf(),
-        source,
-    }
-}
-
 impl Trainer {
     /// Prepares a run in `runs_dir/<name>`: a fresh one, or (with `resume`) the one there.
     /// `config_text` is the config as written, kept beside the checkpoints.
@@ -243,6 +236,10 @@ impl Trainer {
         let t = &self.cfg.train;
         let cur = &self.cfg.curriculum;
         let (lo, n_eval) = (self.cfg.eval.first_seed, self.cfg.eval.seeds as u64);
+        let jobs_now = cur.jobs.as_ref().map(|j| {
+            let f = (it as f64 / j.over_iterations.max(1) as f64).min(1.0);
+            (j.initial as f64 + (j.last as f64 - j.initial as f64) * f).round() as usize
+        });
         let mut plans = Vec::with_capacity(t.sequences * t.rollouts_per_sequence);
         for q in 0..t.sequences {
             let key = [t.seed, it as u64, q as u64];
@@ -252,10 +249,6 @@ impl Trainer {
             while (lo..lo + n_eval).contains(&seq_seed) {
                 seq_seed = u64::from((seq_seed + n_eval) as u32);
             }
-            let jobs_now = cur.jobs.as_ref().map(|j| {
-                let f = (it as f64 / j.over_iterations.max(1) as f64).min(1.0);
-                (j.initial as f64 + (j.last as f64 - j.initial as f64) * f).round() as usize
-            });
             let arrivals = match self.arrivals.clone() {
                 ArrivalProcess::Batch { jobs } => ArrivalProcess::Batch {
                     jobs: jobs_now.unwrap_or(jobs),

@@ -29,6 +29,17 @@ enum Engine {
     Burn(Box<Policy>, burn::tensor::Device),
 }
 
+impl Engine {
+    /// The fast host path for the CPU backend, Burn otherwise.
+    fn new(policy: Policy, cfg: &PolicyConfig, device: burn::tensor::Device) -> Self {
+        if device == burn::tensor::Device::flex() {
+            Engine::Fast(Box::new(FastPolicy::new(&policy, cfg)))
+        } else {
+            Engine::Burn(Box::new(policy), device)
+        }
+    }
+}
+
 pub struct LearnedScheduler {
     engine: Engine,
     cfg: PolicyConfig,
@@ -48,11 +59,7 @@ impl LearnedScheduler {
         label: String,
         greedy: bool,
     ) -> Self {
-        let engine = if device == burn::tensor::Device::flex() {
-            Engine::Fast(Box::new(FastPolicy::new(&policy, &cfg)))
-        } else {
-            Engine::Burn(Box::new(policy), device)
-        };
+        let engine = Engine::new(policy, &cfg, device);
         Self::with_engine(engine, cfg, label, greedy)
     }
 
@@ -181,10 +188,8 @@ impl LearnedFactory {
         label: String,
         greedy: bool,
     ) -> Self {
-        let engine =
-            LearnedScheduler::new(policy, cfg.clone(), device, String::new(), greedy).engine;
         Self {
-            engine,
+            engine: Engine::new(policy, &cfg, device),
             cfg,
             label,
             greedy,
