@@ -182,19 +182,37 @@ fn sigkill_then_resume_continues_exactly() {
     assert_eq!(its, (0..=iterations).collect::<Vec<_>>());
 }
 
-#[test]
-fn a_few_iterations_improve_the_policy_on_held_out_seeds() {
+/// 25 iterations on the tiny workload must cut the held-out JCT by at least 10%.
+fn assert_learns(config: &str, what: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &tiny_config(25, 4));
+    let cfg = write_config(dir.path(), config);
     let runs = dir.path().join("runs");
     ok(&train(&cfg, &runs, &[]));
     let curve = eval_curve(&runs);
     let (first, last) = (curve[0].1, curve.last().unwrap().1);
-    eprintln!("held-out average JCT: untrained {first:.2} s, after 25 iterations {last:.2} s");
+    eprintln!(
+        "{what}: held-out average JCT untrained {first:.2} s, after 25 iterations {last:.2} s"
+    );
     assert!(
         last < 0.9 * first,
-        "training did not improve the held-out JCT by 10%: {first:.2} -> {last:.2}"
+        "{what}: training did not improve the held-out JCT by 10%: {first:.2} -> {last:.2}"
     );
+}
+
+#[test]
+fn a_few_iterations_improve_the_policy_on_held_out_seeds() {
+    assert_learns(&tiny_config(25, 4), "PPO with GAE");
+}
+
+/// The recipe of the shipped MPDA models: PPO on Decima's rollouts baseline, critic unused.
+#[test]
+fn ppo_on_the_rollouts_baseline_learns_too() {
+    let cfg = tiny_config(25, 4).replace(
+        "rollouts_per_sequence = 2",
+        "rollouts_per_sequence = 2\nadvantage = \"rollouts\"\nvalue_coef = 0.0",
+    );
+    assert!(cfg.contains("advantage"));
+    assert_learns(&cfg, "PPO with the rollouts baseline");
 }
 
 #[test]
@@ -206,6 +224,16 @@ fn bad_training_configs_are_clear_errors() {
         ("epochs = 2", "epochs = 0", "train.epochs"),
         ("preset = \"mpda\"", "preset = \"mpdb\"", "model.preset"),
         ("lr = 1e-3\n", "lr = -1.0\n", "train.lr"),
+        (
+            "algorithm = \"ppo\"",
+            "algorithm = \"reinforce\"\nadvantage = \"gae\"",
+            "train.advantage",
+        ),
+        (
+            "rollouts_per_sequence = 2",
+            "rollouts_per_sequence = 1\nadvantage = \"rollouts\"",
+            "train.rollouts_per_sequence",
+        ),
         (
             "algorithm = \"ppo\"",
             "algorithm = \"ppo\"\nbogus = 1",

@@ -8,9 +8,9 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::advantage::{decima_advantages, gae};
+use super::advantage::{decima_advantages, gae, returns_to_go};
 use super::checkpoint::{self, LATEST, TrainState};
-use super::config::{Algorithm, Inference, TrainConfig};
+use super::config::{AdvantageKind, Algorithm, Inference, TrainConfig};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::rollout::{EpisodePlan, RolloutTimes, Trajectory, rollout_batched, rollout_host};
 use super::{RlError, io_err};
@@ -49,7 +49,7 @@ pub struct IterationMetrics {
     pub observation_s: f64,
     pub inference_s: f64,
     pub eval_s: f64,
-    /// Held-out greedy average JCT, when evaluated this iteration.
+    /// Held-out average JCT, when evaluated this iteration.
     pub eval_avg_jct_s: Option<f64>,
     pub baseline_avg_jct_s: f64,
 }
@@ -303,8 +303,8 @@ impl Trainer {
     fn samples(&self, trajs: &[Trajectory]) -> Vec<Sample> {
         let t = &self.cfg.train;
         let mut samples = Vec::with_capacity(trajs.iter().map(Trajectory::len).sum());
-        match t.algorithm {
-            Algorithm::Ppo | Algorithm::A2c => {
+        match t.advantage_kind() {
+            AdvantageKind::Gae => {
                 let (mut adv, mut ret) = (Vec::new(), Vec::new());
                 for (i, tr) in trajs.iter().enumerate() {
                     gae(tr, t.gamma, t.gae_lambda, &mut adv, &mut ret);
@@ -318,19 +318,23 @@ impl Trainer {
                     }
                 }
             }
-            Algorithm::Reinforce => {
+            AdvantageKind::Rollouts => {
+                // A critic, when there is one, still learns the return-to-go: its loss is
+                // then a diagnostic, and it is ready for a later switch to GAE.
+                let mut ret = Vec::new();
                 for q in 0..t.sequences {
                     let idx: Vec<usize> = (0..trajs.len())
                         .filter(|&i| trajs[i].sequence == q)
                         .collect();
                     let group: Vec<&Trajectory> = idx.iter().map(|&i| &trajs[i]).collect();
                     for (&i, adv) in idx.iter().zip(decima_advantages(&group)) {
+                        returns_to_go(&trajs[i], &mut ret);
                         for (s, a) in adv.into_iter().enumerate() {
                             samples.push(Sample {
                                 traj: i as u32,
                                 step: s as u32,
                                 advantage: a,
-                                target: 0.0,
+                                target: ret[s] as f32,
                             });
                         }
                     }
@@ -422,14 +426,15 @@ impl Trainer {
         )
     }
 
-    /// Greedy average JCT of the current weights on the held-out episodes.
+    /// Average JCT of the current weights on the held-out episodes (sampled or greedy, as
+    /// configured).
     pub fn evaluate(&self) -> Result<f64, RlError> {
         let f = LearnedFactory::from_policy(
             self.learner.inference_policy(),
             self.policy_cfg.clone(),
             self.device.clone(),
             self.policy_cfg.preset.clone(),
-            true,
+            self.cfg.eval.greedy,
         );
         let r = evaluate(
             &self.cfg.sim,
@@ -480,7 +485,12 @@ impl Trainer {
         );
         let mut series = vec![
             Series {
-                name: "held-out, greedy".into(),
+                name: if self.cfg.eval.greedy {
+                    "held-out, greedy"
+                } else {
+                    "held-out, sampled"
+                }
+                .into(),
                 points: Vec::new(),
             },
             Series {

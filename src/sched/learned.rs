@@ -142,8 +142,8 @@ fn model_path(name: &str) -> PathBuf {
 }
 
 impl LearnedFactory {
-    /// `mpda[model=PATH|NAME, greedy=true|false]`; without `model`, an untrained model of
-    /// the preset, initialised with `seed` (default 0).
+    /// `mpda[model=PATH|NAME, greedy=true|false]` (sampled by default, as Decima evaluates);
+    /// without `model`, an untrained model of the preset, initialised with `seed` (default 0).
     pub fn from_spec(spec: &SchedulerSpec, backend: Backend) -> Result<Self, SchedError> {
         spec.allow(&["model", "greedy", "seed"])?;
         let err = |msg: String| SchedError::Spec {
@@ -151,7 +151,7 @@ impl LearnedFactory {
             msg,
         };
         let device = backend.device().map_err(|e| err(e.to_string()))?;
-        let greedy = spec.get_bool("greedy", true)?;
+        let greedy = spec.get_bool("greedy", false)?;
         let (policy, cfg) = match spec.params.get("model") {
             Some(name) => {
                 let (policy, cfg) = crate::model::load(&model_path(name), &device)
