@@ -61,7 +61,10 @@ fn interp(xs: &[u64], ys: &[f64], x: u64) -> f64 {
 /// simulated time (each rollout's returns interpolated between its decision times). The
 /// baseline depends on the input (the job sequence and task draws) but not on the action,
 /// which is what makes it unbiased and so effective with common random numbers.
-pub fn decima_advantages(group: &[&Trajectory]) -> Vec<Vec<f32>> {
+///
+/// Returns each rollout's advantages and its returns-to-go (the critic's targets, when the
+/// model has a critic), both per decision.
+pub fn decima_advantages(group: &[&Trajectory]) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
     let returns: Vec<Vec<f64>> = group
         .iter()
         .map(|t| {
@@ -90,7 +93,7 @@ pub fn decima_advantages(group: &[&Trajectory]) -> Vec<Vec<f32>> {
         })
         .collect();
     let k = group.len() as f64;
-    group
+    let advantages = group
         .iter()
         .zip(&returns)
         .map(|(t, r)| {
@@ -104,7 +107,8 @@ pub fn decima_advantages(group: &[&Trajectory]) -> Vec<Vec<f32>> {
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    (advantages, returns)
 }
 
 #[cfg(test)]
@@ -144,10 +148,10 @@ mod tests {
     fn decima_baseline_centres_identical_rollouts_and_ranks_better_ones() {
         let a = traj(&[0, 10, 20], &[-1.0, -1.0, -1.0], &[]);
         let b = traj(&[0, 10, 20], &[-1.0, -1.0, -1.0], &[]);
-        let adv = decima_advantages(&[&a, &b]);
+        let (adv, _) = decima_advantages(&[&a, &b]);
         assert!(adv.iter().flatten().all(|&x| x == 0.0));
         let worse = traj(&[0, 10, 20], &[-3.0, -3.0, -3.0], &[]);
-        let adv = decima_advantages(&[&a, &worse]);
+        let (adv, _) = decima_advantages(&[&a, &worse]);
         assert!(adv[0][0] > 0.0 && adv[1][0] < 0.0);
         assert!((adv[0][0] + adv[1][0]).abs() < 1e-6);
     }

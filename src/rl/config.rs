@@ -325,15 +325,15 @@ impl TrainConfig {
                 return Err(format!("{k} must be non-negative, found {v}"));
             }
         }
-        if t.advantage_kind() == AdvantageKind::Gae && !policy.critic {
-            return Err(format!(
-                "train.algorithm: {:?} with GAE needs a critic; the \"{}\" model has none (set model.critic = true, advantage = \"rollouts\", or use reinforce)",
-                t.algorithm, self.model.preset
-            ));
-        }
         match (t.algorithm, t.advantage_kind()) {
             (Algorithm::Reinforce, AdvantageKind::Gae) => {
                 return Err("train.advantage: reinforce has no critic for \"gae\"; use \"rollouts\" (or algorithm = \"a2c\")".into());
+            }
+            (_, AdvantageKind::Gae) if !policy.critic => {
+                return Err(format!(
+                    "train.algorithm: {:?} with GAE needs a critic; the \"{}\" model has none (set model.critic = true, advantage = \"rollouts\", or use reinforce)",
+                    t.algorithm, self.model.preset
+                ));
             }
             (_, AdvantageKind::Rollouts) if t.rollouts_per_sequence < 2 => {
                 return Err("train.rollouts_per_sequence: the \"rollouts\" advantage (Decima's baseline) needs at least 2 rollouts per sequence".into());

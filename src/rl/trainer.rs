@@ -8,7 +8,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::advantage::{decima_advantages, gae, returns_to_go};
+use super::advantage::{decima_advantages, gae};
 use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{AdvantageKind, Algorithm, Inference, TrainConfig};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
@@ -321,14 +321,13 @@ impl Trainer {
             AdvantageKind::Rollouts => {
                 // A critic, when there is one, still learns the return-to-go: its loss is
                 // then a diagnostic, and it is ready for a later switch to GAE.
-                let mut ret = Vec::new();
                 for q in 0..t.sequences {
                     let idx: Vec<usize> = (0..trajs.len())
                         .filter(|&i| trajs[i].sequence == q)
                         .collect();
                     let group: Vec<&Trajectory> = idx.iter().map(|&i| &trajs[i]).collect();
-                    for (&i, adv) in idx.iter().zip(decima_advantages(&group)) {
-                        returns_to_go(&trajs[i], &mut ret);
+                    let (advantages, returns) = decima_advantages(&group);
+                    for ((&i, adv), ret) in idx.iter().zip(advantages).zip(returns) {
                         for (s, a) in adv.into_iter().enumerate() {
                             samples.push(Sample {
                                 traj: i as u32,
