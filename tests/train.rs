@@ -2,6 +2,7 @@
 //! the same seed, exact continuation after SIGKILL, learning that measurably improves the
 //! policy, and clear errors for bad configs.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -84,17 +85,27 @@ fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// Held-out JCT per iteration from metrics.csv.
-fn eval_curve(runs: &Path) -> Vec<(usize, f64)> {
+/// The rows of metrics.csv, each a map from column name to value.
+fn metrics(runs: &Path) -> Vec<HashMap<String, f64>> {
     let text = std::fs::read_to_string(runs.join("tiny/metrics.csv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|&h| h == "eval_avg_jct_s").unwrap();
     lines
         .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].parse().unwrap(), f[col].parse().unwrap())
+            header
+                .iter()
+                .zip(l.split(','))
+                .filter_map(|(h, v)| Some((h.to_string(), v.parse().ok()?)))
+                .collect()
         })
+        .collect()
+}
+
+/// Held-out JCT per iteration from metrics.csv.
+fn eval_curve(runs: &Path) -> Vec<(usize, f64)> {
+    metrics(runs)
+        .iter()
+        .map(|r| (r["iteration"] as usize, r["eval_avg_jct_s"]))
         .collect()
 }
 
@@ -121,6 +132,55 @@ fn same_seed_and_threads_give_bit_identical_checkpoints() {
         read(&checkpoint(&a, 5).join("model.bpk")),
         read(&checkpoint(&c, 5).join("model.bpk"))
     );
+}
+
+#[test]
+fn gradient_shards_do_not_depend_on_threads_and_sum_to_the_whole_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let sharded = tiny_config(3, 3).replace("epochs = 2", "epochs = 2\ngrad_shards = 2");
+    let cfg = write_config(dir.path(), &sharded);
+    let run = |runs: &Path, threads: &str| {
+        let out = mpda()
+            .args(["train", "--threads", threads, "--config"])
+            .arg(&cfg)
+            .arg("--runs")
+            .arg(runs)
+            .output()
+            .unwrap();
+        ok(&out);
+    };
+    let (one, two) = (dir.path().join("t1"), dir.path().join("t2"));
+    run(&one, "1");
+    run(&two, "2");
+    for f in ["model.bpk", "adam.bin"] {
+        assert!(
+            read(&checkpoint(&one, 3).join(f)) == read(&checkpoint(&two, 3).join(f)),
+            "{f}: 2 shards gave different weights on 1 and 2 threads"
+        );
+    }
+    // The same first iteration unsharded: the statistics of its gradient steps agree to
+    // rounding. Shards whose losses were not weighted by their share would double the
+    // gradient norm.
+    let whole = dir.path().join("whole");
+    ok(&train(
+        &write_config(dir.path(), &tiny_config(3, 3)),
+        &whole,
+        &[],
+    ));
+    let row = |runs: &Path| {
+        metrics(runs)
+            .into_iter()
+            .find(|r| r["iteration"] == 1.0)
+            .expect("a metrics row for iteration 1")
+    };
+    let (a, b) = (row(&one), row(&whole));
+    for key in ["policy_loss", "entropy", "approx_kl", "grad_norm"] {
+        let (x, y) = (a[key], b[key]);
+        assert!(
+            (x - y).abs() <= 1e-3 * y.abs().max(1e-3),
+            "{key}: 2 shards {x}, 1 shard {y}"
+        );
+    }
 }
 
 #[test]
@@ -235,6 +295,16 @@ fn bad_training_configs_are_clear_errors() {
             "train.rollouts_per_sequence",
         ),
         (
+            "lr = 1e-3\n",
+            "lr = 1e-3\ndiscount_time_s = 0.0\n",
+            "train.discount_time_s",
+        ),
+        (
+            "epochs = 2",
+            "epochs = 2\ngrad_shards = 0",
+            "train.grad_shards",
+        ),
+        (
             "algorithm = \"ppo\"",
             "algorithm = \"ppo\"\nbogus = 1",
             "bogus",
@@ -283,9 +353,9 @@ fn the_episode_time_curriculum_cuts_episodes() {
         r#"arrivals = { kind = "poisson", init_jobs = 1, stream_jobs = 30, mean_interval_ms = 20000.0 }"#,
     );
     let decisions = |runs: &Path| -> usize {
-        let text = std::fs::read_to_string(runs.join("tiny/metrics.csv")).unwrap();
-        let row = text.lines().nth(2).unwrap();
-        row.split(',').nth(2).unwrap().parse().unwrap()
+        let rows = metrics(runs);
+        let first = rows.iter().find(|r| r["iteration"] == 1.0).unwrap();
+        first["decisions"] as usize
     };
     let full = dir.path().join("full");
     ok(&train(&write_config(dir.path(), &stream), &full, &[]));

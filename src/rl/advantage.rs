@@ -3,9 +3,47 @@
 
 use super::rollout::Trajectory;
 
+/// How much the rest of an episode counts, seen from one decision earlier: `gamma` per
+/// decision, times exp(-dt / tau) for the simulated time dt between the two decisions when a
+/// time constant tau is set. Per-decision discounting alone weighs the future by how often
+/// the scheduler happens to be asked, which varies tenfold between a quiet and a busy
+/// cluster; time discounting does not, and it is what keeps a stream's distant arrivals from
+/// drowning an action's own effect in noise (spark-sched-sim discounts the same way).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Discount {
+    pub gamma: f64,
+    pub time_constant_ms: Option<f64>,
+}
+
+impl Discount {
+    /// No discounting: Decima's undiscounted returns.
+    pub const NONE: Discount = Discount {
+        gamma: 1.0,
+        time_constant_ms: None,
+    };
+
+    /// The factor between decision `i`'s return and decision `i + 1`'s (or the episode's end).
+    fn after(&self, t: &Trajectory, i: usize) -> f64 {
+        match self.time_constant_ms {
+            None => self.gamma,
+            Some(tau) => {
+                let next = t.times_ms.get(i + 1).copied().unwrap_or(t.end_ms);
+                let dt = next.saturating_sub(t.times_ms[i]) as f64;
+                self.gamma * (-dt / tau).exp()
+            }
+        }
+    }
+}
+
 /// Advantages and value targets of one trajectory by GAE(gamma, lambda). The episode's end
 /// is terminal (value 0), as in Decima and MPDA, also when a time limit cut it.
-pub fn gae(t: &Trajectory, gamma: f64, lambda: f64, adv: &mut Vec<f32>, ret: &mut Vec<f32>) {
+pub fn gae(
+    t: &Trajectory,
+    discount: Discount,
+    lambda: f64,
+    adv: &mut Vec<f32>,
+    ret: &mut Vec<f32>,
+) {
     let n = t.len();
     adv.clear();
     adv.resize(n, 0.0);
@@ -15,6 +53,7 @@ pub fn gae(t: &Trajectory, gamma: f64, lambda: f64, adv: &mut Vec<f32>, ret: &mu
     let mut running = 0.0f64;
     for i in (0..n).rev() {
         let v = f64::from(t.values[i]);
+        let gamma = discount.after(t, i);
         let delta = f64::from(t.rewards[i]) + gamma * next_value - v;
         running = delta + gamma * lambda * running;
         adv[i] = running as f32;
@@ -23,13 +62,13 @@ pub fn gae(t: &Trajectory, gamma: f64, lambda: f64, adv: &mut Vec<f32>, ret: &mu
     }
 }
 
-/// Returns-to-go, undiscounted: what Decima's REINFORCE weighs each action by.
-pub fn returns_to_go(t: &Trajectory, out: &mut Vec<f64>) {
+/// Returns-to-go: what Decima's REINFORCE weighs each action by (undiscounted there).
+pub fn returns_to_go(t: &Trajectory, discount: Discount, out: &mut Vec<f64>) {
     out.clear();
     out.resize(t.len(), 0.0);
     let mut acc = 0.0;
     for i in (0..t.len()).rev() {
-        acc += f64::from(t.rewards[i]);
+        acc = f64::from(t.rewards[i]) + discount.after(t, i) * acc;
         out[i] = acc;
     }
 }
@@ -64,12 +103,15 @@ fn interp(xs: &[u64], ys: &[f64], x: u64) -> f64 {
 ///
 /// Returns each rollout's advantages and its returns-to-go (the critic's targets, when the
 /// model has a critic), both per decision.
-pub fn decima_advantages(group: &[&Trajectory]) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
+pub fn decima_advantages(
+    group: &[&Trajectory],
+    discount: Discount,
+) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
     let returns: Vec<Vec<f64>> = group
         .iter()
         .map(|t| {
             let mut r = Vec::new();
-            returns_to_go(t, &mut r);
+            returns_to_go(t, discount, &mut r);
             r
         })
         .collect();
@@ -136,11 +178,11 @@ mod tests {
     fn gae_with_lambda_one_is_return_minus_value() {
         let t = traj(&[0, 1, 2], &[-1.0, -2.0, -3.0], &[-5.0, -4.0, -1.0]);
         let (mut a, mut r) = (Vec::new(), Vec::new());
-        gae(&t, 1.0, 1.0, &mut a, &mut r);
+        gae(&t, Discount::NONE, 1.0, &mut a, &mut r);
         assert_eq!(r, vec![-6.0, -5.0, -3.0]);
         assert_eq!(a, vec![-1.0, -1.0, -2.0]);
         // lambda = 0: one-step TD errors.
-        gae(&t, 1.0, 0.0, &mut a, &mut r);
+        gae(&t, Discount::NONE, 0.0, &mut a, &mut r);
         assert_eq!(a, vec![-1.0 - 4.0 + 5.0, -2.0 - 1.0 + 4.0, -3.0 + 1.0]);
     }
 
@@ -148,12 +190,44 @@ mod tests {
     fn decima_baseline_centres_identical_rollouts_and_ranks_better_ones() {
         let a = traj(&[0, 10, 20], &[-1.0, -1.0, -1.0], &[]);
         let b = traj(&[0, 10, 20], &[-1.0, -1.0, -1.0], &[]);
-        let (adv, _) = decima_advantages(&[&a, &b]);
+        let (adv, _) = decima_advantages(&[&a, &b], Discount::NONE);
         assert!(adv.iter().flatten().all(|&x| x == 0.0));
         let worse = traj(&[0, 10, 20], &[-3.0, -3.0, -3.0], &[]);
-        let (adv, _) = decima_advantages(&[&a, &worse]);
+        let (adv, _) = decima_advantages(&[&a, &worse], Discount::NONE);
         assert!(adv[0][0] > 0.0 && adv[1][0] < 0.0);
         assert!((adv[0][0] + adv[1][0]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn time_discount_weighs_by_simulated_time_not_by_decision_count() {
+        // Two decisions 0 and 1,000 ms apart, end at 3,000 ms; tau = 1,000 ms.
+        let mut t = traj(&[0, 1000], &[-1.0, -2.0], &[]);
+        t.end_ms = 3000;
+        let d = Discount {
+            gamma: 1.0,
+            time_constant_ms: Some(1000.0),
+        };
+        let mut r = Vec::new();
+        returns_to_go(&t, d, &mut r);
+        let e = (-1.0f64).exp();
+        assert!((r[1] + 2.0).abs() < 1e-12);
+        assert!((r[0] - (-1.0 - 2.0 * e)).abs() < 1e-12);
+        // Same rewards, decisions 2,000 ms apart: the second one counts less.
+        let mut far = traj(&[0, 2000], &[-1.0, -2.0], &[]);
+        far.end_ms = 3000;
+        let mut rf = Vec::new();
+        returns_to_go(&far, d, &mut rf);
+        assert!(rf[0] > r[0]);
+        // gamma still applies per decision on top of the time discount.
+        let both = Discount { gamma: 0.5, ..d };
+        returns_to_go(&t, both, &mut r);
+        assert!((r[0] - (-1.0 - 0.5 * 2.0 * e)).abs() < 1e-12);
+        // GAE with lambda = 1 and zero values gives the same returns.
+        let mut z = t.clone();
+        z.values = vec![0.0, 0.0];
+        let (mut a, mut g) = (Vec::new(), Vec::new());
+        gae(&z, both, 1.0, &mut a, &mut g);
+        assert!((f64::from(g[0]) - r[0]).abs() < 1e-6);
     }
 
     #[test]

@@ -143,12 +143,23 @@ pub struct TrainSettings {
     pub entropy: f64,
     /// Entropy weight at the last iteration (linear schedule).
     pub entropy_final: f64,
+    /// Discount per decision, for GAE and for the rollouts baseline alike.
     pub gamma: f64,
+    /// Continuous-time discount: a reward this many simulated seconds after a decision
+    /// counts 1/e as much (spark-sched-sim's continuous discounting). Unset: none, as in
+    /// Decima. On Decima's stream, 200 s did not beat no discount (docs/training.md,
+    /// "Choosing the recipe").
+    pub discount_time_s: Option<f64>,
     pub gae_lambda: f64,
     pub clip: f64,
     pub epochs: usize,
     /// Decisions per gradient step (PPO).
     pub minibatch: usize,
+    /// Parts of each minibatch whose forward and backward passes run in parallel, their
+    /// gradients summed in a fixed order. Burn's CPU kernels use one core for the learning
+    /// step, which is most of an iteration's time; 2 shards use both cores of a 2-core
+    /// machine. Results depend on this number (summation order), never on `--threads`.
+    pub grad_shards: usize,
     /// Stop an iteration's PPO epochs when the approximate KL exceeds this.
     pub target_kl: Option<f64>,
     pub value_coef: f64,
@@ -173,10 +184,12 @@ impl Default for TrainSettings {
             entropy: 0.01,
             entropy_final: 0.001,
             gamma: 1.0,
+            discount_time_s: None,
             gae_lambda: 0.95,
             clip: 0.2,
             epochs: 4,
             minibatch: 512,
+            grad_shards: 1,
             target_kl: Some(0.03),
             value_coef: 0.5,
             max_grad_norm: 0.5,
@@ -287,6 +300,7 @@ impl TrainConfig {
             ("train.rollouts_per_sequence", t.rollouts_per_sequence),
             ("train.epochs", t.epochs),
             ("train.minibatch", t.minibatch),
+            ("train.grad_shards", t.grad_shards),
             ("train.checkpoint_every", t.checkpoint_every),
             ("eval.every", self.eval.every),
             ("eval.seeds", self.eval.seeds),
@@ -301,7 +315,8 @@ impl TrainConfig {
             ("train.lr_final", t.lr_final),
             ("train.max_grad_norm", t.max_grad_norm),
         ];
-        for (k, v) in rates {
+        let time_constant = t.discount_time_s.map(|v| ("train.discount_time_s", v));
+        for (k, v) in rates.into_iter().chain(time_constant) {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("{k} must be positive, found {v}"));
             }

@@ -4,6 +4,7 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use rayon::prelude::*;
 
 use super::adam::Adam;
 use super::config::Algorithm;
@@ -45,6 +46,8 @@ pub struct StepSettings {
     pub clip: f64,
     pub value_coef: f64,
     pub max_grad_norm: f64,
+    /// Parts of a minibatch whose gradients are computed in parallel (`train.grad_shards`).
+    pub shards: usize,
 }
 
 pub struct Learner {
@@ -52,7 +55,8 @@ pub struct Learner {
     pub cfg: PolicyConfig,
     pub optim: Adam,
     device: Device,
-    mb: HostBatch,
+    /// One host batch per shard, reused across steps.
+    mbs: Vec<HostBatch>,
 }
 
 fn ints(v: Vec<i64>, dev: &Device) -> Tensor<1, Int> {
@@ -122,7 +126,7 @@ impl Learner {
             cfg,
             optim: Adam::default(),
             device,
-            mb: HostBatch::default(),
+            mbs: vec![HostBatch::default()],
         }
     }
 
@@ -132,7 +136,7 @@ impl Learner {
             cfg,
             optim,
             device: device.clone().autodiff(),
-            mb: HostBatch::default(),
+            mbs: vec![HostBatch::default()],
         }
     }
 
@@ -145,95 +149,187 @@ impl Learner {
         self.policy.valid()
     }
 
-    /// One gradient step on `samples`.
+    /// One gradient step on `samples`, split into `s.shards` equal parts whose gradients
+    /// are computed in parallel and summed in shard order. The learning step is Burn
+    /// kernels that use one core; sharding is how it uses the others. The split depends
+    /// only on the shard count, never on the thread count, so results stay bit-identical
+    /// for a given config whatever the number of threads.
     pub fn step(
         &mut self,
         trajs: &[Trajectory],
         samples: &[Sample],
         s: &StepSettings,
     ) -> StepStats {
-        let dev = self.device.clone();
-        self.mb.clear();
-        let n = samples.len();
-        let (mut stage_idx, mut pair_idx, mut job_idx) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut old, mut adv, mut target) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for smp in samples {
-            let t = &trajs[smp.traj as usize];
-            let step = smp.step as usize;
-            let g = self.mb.graphs;
-            let taken = t.taken[step];
-            self.mb
-                .extend_graph_limits_of(&t.batch, step, Some(taken.job as usize));
-            let job = self.mb.graph_jobs[g].0 + taken.job;
-            stage_idx.push(i64::from(self.mb.graph_valid[g].0 + taken.valid));
-            pair_idx.push(i64::from(self.mb.job_pairs[job as usize].0 + taken.level));
-            job_idx.push(i64::from(job));
-            old.push(t.logp[step]);
-            adv.push(smp.advantage);
-            target.push(smp.target);
+        let shards = s.shards.clamp(1, samples.len().max(1));
+        let per = samples.len().div_ceil(shards).max(1);
+        let parts: Vec<&[Sample]> = samples.chunks(per).collect();
+        if self.mbs.len() < parts.len() {
+            self.mbs.resize_with(parts.len(), HostBatch::default);
         }
-        let tensors = GraphTensors::new(&self.mb, self.cfg.needs(), &dev);
-        let out = self.policy.forward(&tensors);
-        let (v, p) = (out.stage_logp.dims()[0], out.limit_logp.dims()[0]);
-        let logp = out.stage_logp.clone().select(0, ints(stage_idx, &dev))
-            + out.limit_logp.clone().select(0, ints(pair_idx, &dev));
-        // Entropy of the stage choice plus that of the chosen job's limit choice.
-        let stage_plogp = out.stage_logp.clone().exp() * out.stage_logp.clone();
-        let limit_plogp = out.limit_logp.clone().exp() * out.limit_logp.clone();
-        let stage_ent = segment_sum(
-            stage_plogp.reshape([v, 1]),
-            tensors.valid_node_graph.clone(),
-            n,
-        );
-        let limit_ent = segment_sum(
-            limit_plogp.reshape([p, 1]),
-            tensors.pair_job.clone(),
-            tensors.jobs,
-        )
-        .select(0, ints(job_idx, &dev));
-        let entropy = -(stage_ent + limit_ent).reshape([n]).mean();
-        let old = floats(old, &dev);
-        let adv = floats(adv, &dev);
-        let log_ratio = logp.clone() - old;
-        let (policy_loss, clip_fraction) = match s.algorithm {
-            Algorithm::Ppo => {
-                let ratio = log_ratio.clone().exp();
-                let clipped = ratio.clone().clamp(1.0 - s.clip, 1.0 + s.clip);
-                let surr = (ratio.clone() * adv.clone()).min_pair(clipped * adv);
-                let outside = (ratio - 1.0).abs().greater_elem(s.clip).float().mean();
-                (-surr.mean(), scalar(outside))
-            }
-            Algorithm::A2c | Algorithm::Reinforce => (-(logp * adv).mean(), 0.0),
+        let n = samples.len() as f64;
+        let dev = &self.device;
+        let cfg = &self.cfg;
+        let outs: Vec<(GradientsParams, StepStats)> = if parts.len() == 1 {
+            vec![shard_step(
+                &self.policy,
+                cfg,
+                dev,
+                &mut self.mbs[0],
+                trajs,
+                parts[0],
+                1.0,
+                s,
+            )]
+        } else {
+            // Each shard gets its own leaves (`fork`), so the autodiff graphs of the
+            // threads never meet; parameter ids, and so the gradients' keys, are kept.
+            let forks: Vec<Policy> = parts
+                .iter()
+                .map(|_| self.policy.clone().fork(dev))
+                .collect();
+            self.mbs
+                .par_iter_mut()
+                .zip(parts.par_iter())
+                .zip(forks.par_iter())
+                .map(|((mb, part), policy)| {
+                    let weight = part.len() as f64 / n;
+                    shard_step(policy, cfg, dev, mb, trajs, part, weight, s)
+                })
+                .collect()
         };
-        let mut loss = policy_loss.clone() - entropy.clone().mul_scalar(s.entropy);
-        let mut value_loss = 0.0;
-        if s.algorithm != Algorithm::Reinforce
-            && let Some(value) = out.value
-        {
-            let vl = (value - floats(target, &dev)).powf_scalar(2.0).mean();
-            value_loss = scalar(vl.clone().detach());
-            loss = loss + vl.mul_scalar(s.value_coef);
+        let mut outs = outs.into_iter();
+        let (mut grads, mut stats) = outs.next().expect("at least one shard");
+        for (g, st) in outs {
+            self.policy.visit(&mut AddGrads {
+                into: &mut grads,
+                from: &g,
+            });
+            stats.policy_loss += st.policy_loss;
+            stats.value_loss += st.value_loss;
+            stats.entropy += st.entropy;
+            stats.approx_kl += st.approx_kl;
+            stats.clip_fraction += st.clip_fraction;
         }
-        let approx_kl = scalar((-log_ratio).detach().mean());
-        let stats = StepStats {
-            policy_loss: scalar(policy_loss.detach()),
-            value_loss,
-            entropy: scalar(entropy.detach()),
-            approx_kl,
-            clip_fraction,
-            grad_norm: 0.0,
-        };
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.policy);
         let grad_norm = clip_global_norm(&self.policy, &mut grads, s.max_grad_norm);
         self.policy = self.optim.step(s.lr, self.policy.clone(), &grads);
         StepStats { grad_norm, ..stats }
     }
+}
+
+/// Adds one shard's gradients into the running sum, parameter by parameter.
+struct AddGrads<'a> {
+    into: &'a mut GradientsParams,
+    from: &'a GradientsParams,
+}
+
+impl ModuleVisitor for AddGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(g) = self.from.get::<D>(param.id) else {
+            return;
+        };
+        let sum = match self.into.remove::<D>(param.id) {
+            Some(acc) => acc + g,
+            None => g,
+        };
+        self.into.register(param.id, sum);
+    }
+}
+
+/// Forward and backward of one shard. Its loss is the shard's mean weighted by
+/// `weight` (its share of the minibatch), so the shards' gradients sum to the gradient
+/// of the whole minibatch's mean loss; its stats are weighted the same way.
+#[allow(clippy::too_many_arguments)]
+fn shard_step(
+    policy: &Policy,
+    cfg: &PolicyConfig,
+    dev: &Device,
+    mb: &mut HostBatch,
+    trajs: &[Trajectory],
+    samples: &[Sample],
+    weight: f64,
+    s: &StepSettings,
+) -> (GradientsParams, StepStats) {
+    mb.clear();
+    let n = samples.len();
+    let (mut stage_idx, mut pair_idx, mut job_idx) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut old, mut adv, mut target) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for smp in samples {
+        let t = &trajs[smp.traj as usize];
+        let step = smp.step as usize;
+        let g = mb.graphs;
+        let taken = t.taken[step];
+        mb.extend_graph_limits_of(&t.batch, step, Some(taken.job as usize));
+        let job = mb.graph_jobs[g].0 + taken.job;
+        stage_idx.push(i64::from(mb.graph_valid[g].0 + taken.valid));
+        pair_idx.push(i64::from(mb.job_pairs[job as usize].0 + taken.level));
+        job_idx.push(i64::from(job));
+        old.push(t.logp[step]);
+        adv.push(smp.advantage);
+        target.push(smp.target);
+    }
+    let tensors = GraphTensors::new(mb, cfg.needs(), dev);
+    let out = policy.forward(&tensors);
+    let (v, p) = (out.stage_logp.dims()[0], out.limit_logp.dims()[0]);
+    let logp = out.stage_logp.clone().select(0, ints(stage_idx, dev))
+        + out.limit_logp.clone().select(0, ints(pair_idx, dev));
+    // Entropy of the stage choice plus that of the chosen job's limit choice.
+    let stage_plogp = out.stage_logp.clone().exp() * out.stage_logp.clone();
+    let limit_plogp = out.limit_logp.clone().exp() * out.limit_logp.clone();
+    let stage_ent = segment_sum(
+        stage_plogp.reshape([v, 1]),
+        tensors.valid_node_graph.clone(),
+        n,
+    );
+    let limit_ent = segment_sum(
+        limit_plogp.reshape([p, 1]),
+        tensors.pair_job.clone(),
+        tensors.jobs,
+    )
+    .select(0, ints(job_idx, dev));
+    let entropy = -(stage_ent + limit_ent).reshape([n]).mean();
+    let old = floats(old, dev);
+    let adv = floats(adv, dev);
+    let log_ratio = logp.clone() - old;
+    let (policy_loss, clip_fraction) = match s.algorithm {
+        Algorithm::Ppo => {
+            let ratio = log_ratio.clone().exp();
+            let clipped = ratio.clone().clamp(1.0 - s.clip, 1.0 + s.clip);
+            let surr = (ratio.clone() * adv.clone()).min_pair(clipped * adv);
+            let outside = (ratio - 1.0).abs().greater_elem(s.clip).float().mean();
+            (-surr.mean(), scalar(outside))
+        }
+        Algorithm::A2c | Algorithm::Reinforce => (-(logp * adv).mean(), 0.0),
+    };
+    let mut loss = policy_loss.clone() - entropy.clone().mul_scalar(s.entropy);
+    let mut value_loss = 0.0;
+    if s.algorithm != Algorithm::Reinforce
+        && let Some(value) = out.value
+    {
+        let vl = (value - floats(target, dev)).powf_scalar(2.0).mean();
+        value_loss = scalar(vl.clone().detach());
+        loss = loss + vl.mul_scalar(s.value_coef);
+    }
+    let approx_kl = scalar((-log_ratio).detach().mean());
+    let stats = StepStats {
+        policy_loss: scalar(policy_loss.detach()) * weight,
+        value_loss: value_loss * weight,
+        entropy: scalar(entropy.detach()) * weight,
+        approx_kl: approx_kl * weight,
+        clip_fraction: clip_fraction * weight,
+        grad_norm: 0.0,
+    };
+    let loss = if weight == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(weight)
+    };
+    (GradientsParams::from_grads(loss.backward(), policy), stats)
 }

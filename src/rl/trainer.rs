@@ -8,7 +8,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::advantage::{decima_advantages, gae};
+use super::advantage::{Discount, decima_advantages, gae};
 use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{AdvantageKind, Algorithm, Inference, TrainConfig};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
@@ -303,11 +303,15 @@ impl Trainer {
     fn samples(&self, trajs: &[Trajectory]) -> Vec<Sample> {
         let t = &self.cfg.train;
         let mut samples = Vec::with_capacity(trajs.iter().map(Trajectory::len).sum());
+        let discount = Discount {
+            gamma: t.gamma,
+            time_constant_ms: t.discount_time_s.map(|s| s * 1000.0),
+        };
         match t.advantage_kind() {
             AdvantageKind::Gae => {
                 let (mut adv, mut ret) = (Vec::new(), Vec::new());
                 for (i, tr) in trajs.iter().enumerate() {
-                    gae(tr, t.gamma, t.gae_lambda, &mut adv, &mut ret);
+                    gae(tr, discount, t.gae_lambda, &mut adv, &mut ret);
                     for s in 0..tr.len() {
                         samples.push(Sample {
                             traj: i as u32,
@@ -326,7 +330,7 @@ impl Trainer {
                         .filter(|&i| trajs[i].sequence == q)
                         .collect();
                     let group: Vec<&Trajectory> = idx.iter().map(|&i| &trajs[i]).collect();
-                    let (advantages, returns) = decima_advantages(&group);
+                    let (advantages, returns) = decima_advantages(&group, discount);
                     for ((&i, adv), ret) in idx.iter().zip(advantages).zip(returns) {
                         for (s, a) in adv.into_iter().enumerate() {
                             samples.push(Sample {
@@ -381,6 +385,7 @@ impl Trainer {
             clip: t.clip,
             value_coef: t.value_coef,
             max_grad_norm: t.max_grad_norm,
+            shards: t.grad_shards,
         };
         let epochs = if t.algorithm == Algorithm::Ppo {
             t.epochs
