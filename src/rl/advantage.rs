@@ -7,8 +7,9 @@ use super::rollout::Trajectory;
 /// decision, times exp(-dt / tau) for the simulated time dt between the two decisions when a
 /// time constant tau is set. Per-decision discounting alone weighs the future by how often
 /// the scheduler happens to be asked, which varies tenfold between a quiet and a busy
-/// cluster; time discounting does not, and it is what keeps a stream's distant arrivals from
-/// drowning an action's own effect in noise (spark-sched-sim discounts the same way).
+/// cluster; time discounting does not, and it limits how far into a stream an action is
+/// credited (spark-sched-sim discounts the same way; on Decima's stream it did not help,
+/// see docs/training.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Discount {
     pub gamma: f64,

@@ -37,6 +37,19 @@ pub struct StepStats {
     pub grad_norm: f64,
 }
 
+/// Field-wise sums: the trainer averages an iteration's steps with it, and a step adds
+/// up its shards' (already weighted) stats.
+impl std::ops::AddAssign for StepStats {
+    fn add_assign(&mut self, o: Self) {
+        self.policy_loss += o.policy_loss;
+        self.value_loss += o.value_loss;
+        self.entropy += o.entropy;
+        self.approx_kl += o.approx_kl;
+        self.clip_fraction += o.clip_fraction;
+        self.grad_norm += o.grad_norm;
+    }
+}
+
 /// Loss weights and clipping of one step.
 #[derive(Debug, Clone, Copy)]
 pub struct StepSettings {
@@ -204,11 +217,7 @@ impl Learner {
                 into: &mut grads,
                 from: &g,
             });
-            stats.policy_loss += st.policy_loss;
-            stats.value_loss += st.value_loss;
-            stats.entropy += st.entropy;
-            stats.approx_kl += st.approx_kl;
-            stats.clip_fraction += st.clip_fraction;
+            stats += st;
         }
         let grad_norm = clip_global_norm(&self.policy, &mut grads, s.max_grad_norm);
         self.policy = self.optim.step(s.lr, self.policy.clone(), &grads);

@@ -401,12 +401,7 @@ impl Trainer {
             }
             for chunk in samples.chunks(t.minibatch) {
                 let s = self.learner.step(trajs, chunk, &settings);
-                sum.policy_loss += s.policy_loss;
-                sum.value_loss += s.value_loss;
-                sum.entropy += s.entropy;
-                sum.approx_kl += s.approx_kl;
-                sum.clip_fraction += s.clip_fraction;
-                sum.grad_norm += s.grad_norm;
+                sum += s;
                 steps += 1;
                 if t.algorithm == Algorithm::Ppo
                     && let Some(kl) = t.target_kl
