@@ -10,4 +10,5 @@ pub mod model;
 pub mod rl;
 pub mod sched;
 pub mod sim;
+pub mod validate;
 pub mod workload;
