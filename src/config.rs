@@ -1,15 +1,32 @@
-//! Experiment configs (TOML): which workload, which cluster, which schedulers and seeds.
-//! Unknown keys are errors, so a typo never silently falls back to a default.
+//! Config roots and their common shape. Every root (`EvalConfig` here, `rl::TrainConfig`,
+//! `eval::experiment::ExperimentConfig`) is read the same way, by [`Config`]: parse the
+//! TOML (unknown keys are errors, so a typo never silently falls back to a default), then
+//! `validate()`, then errors that name the file and the field. Defaults live in
+//! [`defaults`].
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::eval::Episode;
+use crate::io::FileError;
 use crate::sim::SimConfig;
+use crate::validate::{FieldError, in_range};
 use crate::workload::arrivals::{ArrivalProcess, JobMix, Replay};
-use crate::workload::{TraceError, TraceLibrary};
+use crate::workload::{Episode, TraceError, TraceLibrary};
+
+/// Defaults shared by several configs, in one place.
+pub mod defaults {
+    /// Seed of the first evaluation episode: Decima's test seeds start here.
+    pub const FIRST_SEED: u64 = 10_000_000;
+    /// The scheduler that ratios are taken against.
+    pub const BASELINE: &str = "fair";
+    /// Evaluation episodes.
+    pub const SEEDS: usize = 20;
+    /// The most episodes one evaluation may ask for (each is kept in memory).
+    pub const MAX_SEEDS: usize = 100_000;
+}
 
 /// `configs/default.toml`, compiled into the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
@@ -17,17 +34,69 @@ pub const DEFAULT_CONFIG_NAME: &str = "embedded default (configs/default.toml)";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{}: cannot read: {source}", file.display())]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Not TOML, or not the config's shape (unknown key, wrong type).
     #[error("{}: {msg}", file.display())]
     Invalid { file: PathBuf, msg: String },
+    /// A value out of its range.
+    #[error("{}: {source}", file.display())]
+    Field { file: PathBuf, source: FieldError },
     #[error(transparent)]
     Trace(#[from] TraceError),
 }
 
+impl ConfigError {
+    /// For `map_err`: a field error found in the config read from `file`.
+    pub fn field(file: &Path) -> impl FnOnce(FieldError) -> ConfigError + '_ {
+        move |source| ConfigError::Field {
+            file: file.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The shape of every config root: `parse` (TOML, unknown keys refused), then
+/// [`validate`](Config::validate), with errors naming the file and the field.
+pub trait Config: DeserializeOwned {
+    /// Checks every value against its documented range; the error names the field.
+    fn validate(&self) -> Result<(), FieldError>;
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: origin.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+        cfg.validate().map_err(ConfigError::field(origin))?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a file.
+    fn load(file: &Path) -> Result<Self, ConfigError> {
+        Self::parse(&crate::io::read_text(file)?, file)
+    }
+}
+
+/// The rule for names that become folder names (`runs/<name>/`, `reports/<name>/`):
+/// letters, digits, '-', '_' and '.', not starting with '.'.
+pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("\"{name}\" must be letters, digits, '-', '_' or '.', not starting with '.'"),
+        ))
+    }
+}
+
+/// `mpda eval`'s config: which workload, which cluster, which schedulers and seeds.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
@@ -68,20 +137,55 @@ pub struct ReplayConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalSettings {
-    /// Number of episodes (for a replay: the first `seeds` episodes of the scenario).
+    /// Number of episodes (for a replay: the first `seeds` episodes of the scenario),
+    /// `1..=100000`.
     pub seeds: usize,
     /// Seed of the first episode; episode i uses `first_seed + i` (Decima's test seeds).
     pub first_seed: u64,
     pub schedulers: Vec<String>,
+    /// Adds Decima's tuned weighted fair ("opt-weighted-fair"), α chosen on these seeds.
+    pub tune_weighted_fair: Option<TuneConfig>,
 }
 
 impl Default for EvalSettings {
     fn default() -> Self {
         Self {
-            seeds: 20,
-            first_seed: 10_000_000,
-            schedulers: vec!["fair".into()],
+            seeds: defaults::SEEDS,
+            first_seed: defaults::FIRST_SEED,
+            schedulers: vec![defaults::BASELINE.into()],
+            tune_weighted_fair: None,
         }
+    }
+}
+
+/// Decima's "opt. weighted fair": α swept on training episodes, the best one reported on
+/// the test episodes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneConfig {
+    /// Training episodes per α.
+    pub train_seeds: usize,
+    /// Seed of the first training episode; the range must not overlap the test seeds.
+    pub first_seed: u64,
+}
+
+impl TuneConfig {
+    /// Checks the training seeds, and that they are disjoint from the `seeds` test
+    /// episodes from `first_seed` (α must be chosen on other episodes than it is reported on).
+    pub fn validate(&self, seeds: usize, first_seed: u64) -> Result<(), FieldError> {
+        check_seeds("train_seeds", self.train_seeds, self.first_seed)?;
+        let (a, b) = (first_seed, first_seed + seeds as u64);
+        let (c, d) = (self.first_seed, self.first_seed + self.train_seeds as u64);
+        if a < d && c < b {
+            return Err(FieldError::new(
+                "first_seed",
+                format!(
+                    "training seeds {c}..{d} overlap the test seeds {a}..{b}; α must be \
+                     chosen on other episodes than it is reported on"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -103,27 +207,160 @@ fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Err
     }))
 }
 
+/// `seeds` episodes from `first_seed` must not run past the largest seed.
+pub fn check_seeds(field: &str, seeds: usize, first_seed: u64) -> Result<(), FieldError> {
+    in_range(field, seeds, 1, defaults::MAX_SEEDS)?;
+    if first_seed.checked_add(seeds as u64).is_none() {
+        return Err(FieldError::new(
+            field,
+            format!("{seeds} episodes from seed {first_seed} run past the largest seed"),
+        ));
+    }
+    Ok(())
+}
+
+impl Config for EvalConfig {
+    fn validate(&self) -> Result<(), FieldError> {
+        if let Some(n) = &self.name {
+            check_name("name", n)?;
+        }
+        self.workload.validate().map_err(|e| e.within("workload"))?;
+        self.sim.validate().map_err(|e| e.within("sim"))?;
+        check_seeds("eval.seeds", self.eval.seeds, self.eval.first_seed)?;
+        if self.eval.schedulers.is_empty() {
+            return Err(FieldError::new(
+                "eval.schedulers",
+                "name at least one scheduler",
+            ));
+        }
+        if let Some(t) = &self.eval.tune_weighted_fair {
+            t.validate(self.eval.seeds, self.eval.first_seed)
+                .map_err(|e| e.within("eval.tune_weighted_fair"))?;
+        }
+        for (i, s) in self.eval.schedulers.iter().enumerate() {
+            crate::sched::SchedulerSpec::parse_list(s)
+                .map_err(|e| FieldError::new(format!("eval.schedulers[{i}]"), e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 impl EvalConfig {
-    pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, file)
-    }
-
-    /// Parses TOML text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            file: origin.to_path_buf(),
-            msg: e.to_string(),
-        })
-    }
-
     /// The configuration `mpda eval` runs when given neither a config nor traces.
     pub fn embedded_default() -> Self {
         Self::parse(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_NAME))
             .expect("the embedded default config is valid")
+    }
+
+    /// The config a command line asks for: `--config` if given, else an empty one when
+    /// `--traces` is given, else the embedded default; then the flags on top, validated
+    /// again. An error in a value a flag set names the flag.
+    pub fn from_command_line(
+        file: Option<&Path>,
+        flags: &EvalFlags,
+    ) -> Result<(Self, PathBuf), ConfigError> {
+        let (mut cfg, origin) = match (file, &flags.traces) {
+            (Some(p), _) => (Self::load(p)?, p.to_path_buf()),
+            (None, Some(_)) => (Self::default(), PathBuf::from("command line")),
+            (None, None) => (Self::embedded_default(), PathBuf::from(DEFAULT_CONFIG_NAME)),
+        };
+        flags.apply(&mut cfg);
+        cfg.validate()
+            .map_err(|e| flags.name_flag(e))
+            .map_err(ConfigError::field(&origin))?;
+        Ok((cfg, origin))
+    }
+
+    /// Loads the traces, draws the episodes and applies a replay's executor count (a flag
+    /// still overrides it): everything `mpda eval` and `mpda bench` need to run.
+    pub fn prepare(
+        mut self,
+        origin: &Path,
+        flags: &EvalFlags,
+    ) -> Result<PreparedEval, ConfigError> {
+        let workload = self
+            .workload
+            .resolve(origin, self.eval.seeds, self.eval.first_seed)?;
+        if let Some(n) = workload.replay_exec_cap {
+            self.sim.executors = n;
+        }
+        if let Some(n) = flags.executors {
+            self.sim.executors = n;
+        }
+        self.validate()
+            .map_err(|e| flags.name_flag(e))
+            .map_err(ConfigError::field(origin))?;
+        Ok(PreparedEval {
+            cfg: self,
+            workload,
+        })
+    }
+}
+
+/// An evaluation ready to run: its config and its episodes.
+pub struct PreparedEval {
+    pub cfg: EvalConfig,
+    pub workload: ResolvedWorkload,
+}
+
+/// What the command line's workload flags set on top of a config (`None`: leave it).
+#[derive(Debug, Clone, Default)]
+pub struct EvalFlags {
+    pub traces: Option<PathBuf>,
+    pub replay: Option<ReplayConfig>,
+    pub arrivals: Option<ArrivalProcess>,
+    pub sizes: Option<Vec<String>>,
+    pub queries: Option<Vec<String>>,
+    pub executors: Option<u32>,
+    pub seeds: Option<usize>,
+    pub first_seed: Option<u64>,
+}
+
+impl EvalFlags {
+    fn apply(&self, cfg: &mut EvalConfig) {
+        let w = &mut cfg.workload;
+        if let Some(t) = &self.traces {
+            w.traces = t.clone();
+        }
+        if let Some(r) = &self.replay {
+            w.replay = Some(r.clone());
+            w.arrivals = None;
+        }
+        if let Some(a) = &self.arrivals {
+            w.arrivals = Some(a.clone());
+            w.replay = None;
+        }
+        if self.sizes.is_some() {
+            w.sizes = self.sizes.clone();
+        }
+        if self.queries.is_some() {
+            w.queries = self.queries.clone();
+        }
+        if let Some(n) = self.executors {
+            cfg.sim.executors = n;
+        }
+        if let Some(n) = self.seeds {
+            cfg.eval.seeds = n;
+        }
+        if let Some(s) = self.first_seed {
+            cfg.eval.first_seed = s;
+        }
+    }
+
+    /// Adds the flag that set a field to its error, so that `--executors 0` is reported
+    /// as the flag's fault, not the config file's.
+    fn name_flag(&self, mut e: FieldError) -> FieldError {
+        let flag = match e.field.as_str() {
+            "sim.executors" if self.executors.is_some() => "--executors",
+            "eval.seeds" if self.seeds.is_some() => "--seeds",
+            "eval.seeds" if self.first_seed.is_some() => "--first-seed",
+            f if f.starts_with("workload.arrivals") && self.arrivals.is_some() => {
+                "--batch/--stream/--init-jobs/--interval-s"
+            }
+            _ => return e,
+        };
+        e.msg = format!("{} (set by {flag})", e.msg);
+        e
     }
 }
 
@@ -137,6 +374,29 @@ pub struct ResolvedWorkload {
 }
 
 impl WorkloadConfig {
+    /// The checks that need no traces: exactly one of `arrivals` and `replay`, and valid
+    /// arrivals. (That the sizes and queries exist is checked when the traces are loaded.)
+    pub fn validate(&self) -> Result<(), FieldError> {
+        match (&self.arrivals, &self.replay) {
+            (Some(_), Some(_)) => Err(FieldError::new(
+                "",
+                "give either `arrivals` or `replay`, not both",
+            )),
+            (None, None) => Err(FieldError::new(
+                "",
+                "give `arrivals` (batch or poisson) or `replay`",
+            )),
+            (Some(a), None) => a.validate().map_err(|e| e.within("arrivals")),
+            (None, Some(_)) => Ok(()),
+        }?;
+        for (field, list) in [("sizes", &self.sizes), ("queries", &self.queries)] {
+            if list.as_ref().is_some_and(|l| l.is_empty()) {
+                return Err(FieldError::new(field, "must not be empty when given"));
+            }
+        }
+        Ok(())
+    }
+
     /// Loads the traces and draws (or reads) the episodes. `origin` names the config file
     /// or the command line in errors.
     pub fn resolve(
@@ -179,64 +439,51 @@ impl WorkloadConfig {
         seeds: usize,
         first_seed: u64,
     ) -> Result<(Vec<Episode>, Option<u32>, String), ConfigError> {
-        let invalid = |msg: String| ConfigError::Invalid {
-            file: origin.to_path_buf(),
-            msg,
-        };
-        match (&self.arrivals, &self.replay) {
-            (Some(_), Some(_)) => Err(invalid(
-                "workload: give either `arrivals` or `replay`, not both".into(),
-            )),
-            (None, None) => Err(invalid(
-                "workload: give `arrivals` (batch or poisson) or `replay`".into(),
-            )),
-            (None, Some(r)) => {
-                let replay = Replay::load(&r.file, &r.scenario, library)?;
-                let n = seeds.min(replay.sequences.len());
-                let episodes = replay
-                    .episodes
-                    .iter()
-                    .zip(&replay.sequences)
-                    .take(n)
-                    .map(|(e, jobs)| Episode {
-                        seed: e.env_seed,
-                        jobs: jobs.clone(),
-                    })
-                    .collect();
-                Ok((
-                    episodes,
-                    replay.exec_cap,
-                    format!(
-                        "replay {} scenario {} ({n} episodes)",
-                        r.file.display(),
-                        r.scenario
-                    ),
-                ))
-            }
-            (Some(arrivals), None) => {
-                arrivals
-                    .validate()
-                    .map_err(|m| invalid(format!("workload.arrivals: {m}")))?;
-                let mix = self.mix(library, origin)?;
-                let episodes = (0..seeds as u64)
-                    .map(|i| {
-                        let seed = first_seed + i;
-                        Episode {
-                            seed,
-                            jobs: arrivals.generate(library, &mix, seed),
-                        }
-                    })
-                    .collect();
-                Ok((
-                    episodes,
-                    None,
-                    format!(
-                        "{arrivals:?} over {} sizes x {} queries",
-                        mix.sizes.len(),
-                        mix.queries.len()
-                    ),
-                ))
-            }
+        self.validate()
+            .map_err(|e| e.within("workload"))
+            .map_err(ConfigError::field(origin))?;
+        if let Some(r) = &self.replay {
+            let replay = Replay::load(&r.file, &r.scenario, library)?;
+            let n = seeds.min(replay.sequences.len());
+            let episodes = replay
+                .episodes
+                .iter()
+                .zip(&replay.sequences)
+                .take(n)
+                .map(|(e, jobs)| Episode {
+                    seed: e.env_seed,
+                    jobs: jobs.clone(),
+                })
+                .collect();
+            return Ok((
+                episodes,
+                replay.exec_cap,
+                format!(
+                    "replay {} scenario {} ({n} episodes)",
+                    r.file.display(),
+                    r.scenario
+                ),
+            ));
         }
+        let arrivals = self.arrivals.as_ref().expect("validated: arrivals");
+        let mix = self.mix(library, origin)?;
+        let episodes = (0..seeds as u64)
+            .map(|i| {
+                let seed = first_seed + i;
+                Episode {
+                    seed,
+                    jobs: arrivals.generate(library, &mix, seed),
+                }
+            })
+            .collect();
+        Ok((
+            episodes,
+            None,
+            format!(
+                "{arrivals:?} over {} sizes x {} queries",
+                mix.sizes.len(),
+                mix.queries.len()
+            ),
+        ))
     }
 }

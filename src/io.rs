@@ -1,7 +1,48 @@
-//! Writing files so that an interrupted run never leaves a half-written one.
+//! Files: one error type for every file the project reads or writes, and writes that an
+//! interruption never leaves half done.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// A file could not be read or written: names the file and what the system said.
+#[derive(Debug, Error)]
+#[error("{}: cannot {op}: {source}", file.display())]
+pub struct FileError {
+    pub file: PathBuf,
+    /// "read", "write", "list", ...
+    pub op: &'static str,
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    /// For `map_err`: an I/O error on `file` while doing `op`.
+    pub fn on(file: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FileError {
+        let file = file.to_path_buf();
+        move |source| FileError { file, op, source }
+    }
+
+    /// Whether the file does not exist (callers that treat "absent" as "empty").
+    pub fn is_not_found(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::NotFound
+    }
+}
+
+/// Reads a whole text file.
+pub fn read_text(file: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(file).map_err(FileError::on(file, "read"))
+}
+
+/// Reads a whole file.
+pub fn read_bytes(file: &Path) -> Result<Vec<u8>, FileError> {
+    std::fs::read(file).map_err(FileError::on(file, "read"))
+}
+
+/// [`write_atomic`], with the error naming the file.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    write_atomic(path, bytes).map_err(FileError::on(path, "write"))
+}
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over
 /// `path`: readers see the old file or the new one, never a mix.

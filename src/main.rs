@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use mpda::config::{EvalConfig, ReplayConfig, WorkloadConfig};
-use mpda::eval::{self, SchedulerFactory, SchedulerResult};
-use mpda::sched::{HEURISTICS, SchedulerSpec};
+use mpda::config::{Config, EvalConfig, EvalFlags, PreparedEval, ReplayConfig};
+use mpda::eval::run::{format_table, run_eval, scheduler_count, write_json};
+use mpda::sched::SchedulerSpec;
 use mpda::workload::arrivals::ArrivalProcess;
 
 #[derive(Parser)]
@@ -206,7 +206,7 @@ fn run() -> Result<()> {
         Command::Report(a) => cmd_report(&a),
         Command::Bench(a) => cmd_bench(a),
         Command::Schedulers => {
-            for (name, what) in HEURISTICS {
+            for (name, what) in mpda::registry::catalogue() {
                 println!("{name:<22} {what}");
             }
             Ok(())
@@ -235,12 +235,8 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     set_threads(a.threads)?;
-    let backend: mpda::model::Backend = a
-        .device
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
-    let text = std::fs::read_to_string(&a.config)
-        .with_context(|| format!("{}: cannot read", a.config.display()))?;
+    let backend = parse_device(&a.device)?;
+    let text = mpda::io::read_text(&a.config)?;
     let mut cfg = mpda::rl::TrainConfig::parse(&text, &a.config)?;
     if let Some(n) = a.iterations {
         if n == 0 {
@@ -335,76 +331,44 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// A config from `--config` (if any) with the flags applied on top.
-fn build_config(a: &WorkloadArgs) -> Result<(EvalConfig, PathBuf)> {
-    let (mut cfg, origin) = match (&a.config, &a.traces) {
-        (Some(p), _) => (EvalConfig::load(p)?, p.clone()),
-        (None, Some(_)) => (EvalConfig::default(), PathBuf::from("command line")),
-        (None, None) => (
-            EvalConfig::embedded_default(),
-            PathBuf::from(mpda::config::DEFAULT_CONFIG_NAME),
-        ),
-    };
-    if let Some(t) = &a.traces {
-        cfg.workload.traces = t.clone();
+impl WorkloadArgs {
+    /// The flags as the library's overlay on a config.
+    fn flags(&self) -> EvalFlags {
+        EvalFlags {
+            traces: self.traces.clone(),
+            replay: self
+                .replay
+                .clone()
+                .zip(self.scenario.clone())
+                .map(|(file, scenario)| ReplayConfig { file, scenario }),
+            arrivals: match (self.batch, self.stream) {
+                (Some(jobs), _) => Some(ArrivalProcess::Batch { jobs }),
+                (None, Some(stream_jobs)) => Some(ArrivalProcess::Poisson {
+                    init_jobs: self.init_jobs,
+                    stream_jobs,
+                    mean_interval_ms: self.interval_s * 1000.0,
+                }),
+                (None, None) => None,
+            },
+            sizes: self.sizes.clone(),
+            queries: self.queries.clone(),
+            executors: self.executors,
+            seeds: self.seeds,
+            first_seed: self.first_seed,
+        }
     }
-    if let (Some(file), Some(scenario)) = (&a.replay, &a.scenario) {
-        cfg.workload.replay = Some(ReplayConfig {
-            file: file.clone(),
-            scenario: scenario.clone(),
-        });
-        cfg.workload.arrivals = None;
-    }
-    if let Some(jobs) = a.batch {
-        cfg.workload.arrivals = Some(ArrivalProcess::Batch { jobs });
-        cfg.workload.replay = None;
-    }
-    if let Some(stream_jobs) = a.stream {
-        cfg.workload.arrivals = Some(ArrivalProcess::Poisson {
-            init_jobs: a.init_jobs,
-            stream_jobs,
-            mean_interval_ms: a.interval_s * 1000.0,
-        });
-        cfg.workload.replay = None;
-    }
-    if a.sizes.is_some() {
-        cfg.workload.sizes = a.sizes.clone();
-    }
-    if a.queries.is_some() {
-        cfg.workload.queries = a.queries.clone();
-    }
-    if let Some(n) = a.seeds {
-        cfg.eval.seeds = n;
-    }
-    if let Some(s) = a.first_seed {
-        cfg.eval.first_seed = s;
-    }
-    Ok((cfg, origin))
-}
 
-struct Prepared {
-    cfg: EvalConfig,
-    workload: mpda::config::ResolvedWorkload,
-}
-
-fn prepare(a: &WorkloadArgs) -> Result<Prepared> {
-    set_threads(a.threads)?;
-    let (mut cfg, origin) = build_config(a)?;
-    let w: &WorkloadConfig = &cfg.workload;
-    let workload = w.resolve(&origin, cfg.eval.seeds, cfg.eval.first_seed)?;
-    if workload.episodes.is_empty() {
-        bail!("no episodes to run (seeds = {})", cfg.eval.seeds);
+    /// The config with the flags on top, its traces loaded and its episodes drawn.
+    fn prepare(&self) -> Result<(PreparedEval, PathBuf)> {
+        set_threads(self.threads)?;
+        let flags = self.flags();
+        let (cfg, origin) = EvalConfig::from_command_line(self.config.as_deref(), &flags)?;
+        let p = cfg.prepare(&origin, &flags)?;
+        if p.workload.episodes.is_empty() {
+            bail!("no episodes to run (seeds = {})", p.cfg.eval.seeds);
+        }
+        Ok((p, origin))
     }
-    if let Some(n) = workload.replay_exec_cap {
-        cfg.sim.executors = n;
-    }
-    if let Some(n) = a.executors {
-        cfg.sim.executors = n;
-    }
-    cfg.sim
-        .validate()
-        .map_err(|m| anyhow::anyhow!("{}: sim: {m}", origin.display()))?;
-    Ok(Prepared { cfg, workload })
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {
@@ -419,46 +383,33 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 fn cmd_eval(a: EvalArgs) -> Result<()> {
-    let p = prepare(&a.workload)?;
-    let mut names: Vec<String> = Vec::new();
-    for s in &a.schedulers {
-        names.extend(SchedulerSpec::parse_list(s)?.iter().map(|x| x.to_string()));
-    }
-    if names.is_empty() {
-        names = p.cfg.eval.schedulers.clone();
-    }
-    let backend: mpda::model::Backend = a
-        .device
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?;
-    let specs = names
-        .iter()
-        .map(|n| SchedulerSpec::parse(n))
-        .collect::<Result<Vec<_>, _>>()?;
-    let owned = specs
-        .iter()
-        .map(|s| mpda::sched::factory(s, backend))
-        .collect::<Result<Vec<_>, _>>()?;
-    let factories: Vec<&dyn SchedulerFactory> = owned.iter().map(|f| f.as_ref()).collect();
+    let (p, origin) = a.workload.prepare()?;
+    let backend = parse_device(&a.device)?;
     let eps = &p.workload.episodes;
+    let count = scheduler_count(&p, &a.schedulers);
     eprintln!(
-        "{}: {} episodes, {} executors, {} scheduler(s)",
+        "{}: {} episodes, {} executors, {count} scheduler(s)",
         p.workload.description,
         eps.len(),
         p.cfg.sim.executors,
-        specs.len()
     );
-    let pb = progress((eps.len() * specs.len()) as u64, "episodes");
+    let pb = progress((eps.len() * count) as u64, "episodes");
     let t0 = Instant::now();
-    let results = eval::evaluate(&p.cfg.sim, &factories, eps, &|| pb.inc(1))?;
+    let results = run_eval(&p, &origin, &a.schedulers, backend, &|| pb.inc(1))?;
     pb.finish_and_clear();
-    print_table(&results);
+    print!("{}", format_table(&results));
     eprintln!("({:.2} s)", t0.elapsed().as_secs_f64());
     if let Some(path) = &a.json {
         write_json(path, &p, &results)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+fn parse_device(device: &str) -> Result<mpda::model::Backend> {
+    device
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))
 }
 
 fn cmd_report(a: &ReportArgs) -> Result<()> {
@@ -499,60 +450,12 @@ fn cmd_report(a: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_table(results: &[SchedulerResult]) {
-    println!(
-        "{:<28} {:>18} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "scheduler",
-        "avg JCT s (±std)",
-        "makespan s",
-        "p50 JCT s",
-        "p95 JCT s",
-        "decisions",
-        "events",
-        "util"
-    );
-    for r in results {
-        println!(
-            "{:<28} {:>18} {:>12.1} {:>10.1} {:>10.1} {:>10.0} {:>10.0} {:>7.3}",
-            r.name,
-            format!("{:.2} ± {:.2}", r.mean_avg_jct_s, r.std_avg_jct_s),
-            r.mean_makespan_s,
-            r.p50_jct_s,
-            r.p95_jct_s,
-            r.mean_decisions,
-            r.mean_events,
-            r.mean_utilisation
-        );
-    }
-}
-
-fn write_json(path: &Path, p: &Prepared, results: &[SchedulerResult]) -> Result<()> {
-    let mut schedulers = serde_json::Map::new();
-    for r in results {
-        schedulers.insert(r.name.clone(), serde_json::to_value(r)?);
-    }
-    let doc = serde_json::json!({
-        "mpda_version": env!("CARGO_PKG_VERSION"),
-        "workload": {
-            "description": p.workload.description,
-            "traces": p.cfg.workload.traces,
-            "episodes": p.workload.episodes.len(),
-        },
-        "sim": p.cfg.sim,
-        "schedulers": schedulers,
-    });
-    mpda::io::write_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// decima-sim's measured event-loop speed on this machine class (docs: 71k–106k events/s).
-const REFERENCE_EVENTS_PER_S: (f64, f64) = (71_000.0, 106_000.0);
-
 fn cmd_bench(a: BenchArgs) -> Result<()> {
     let t_load = Instant::now();
-    let p = prepare(&a.workload)?;
+    let (p, _) = a.workload.prepare()?;
     let load_s = t_load.elapsed().as_secs_f64();
     let spec = SchedulerSpec::parse(&a.scheduler)?;
+    spec.build()?;
     let eps = &p.workload.episodes;
     println!(
         "workload: {} ({} episodes, {} executors); traces parsed in {load_s:.2} s (not timed below)",
@@ -560,80 +463,10 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
         eps.len(),
         p.cfg.sim.executors
     );
-
-    // Job instantiation: reset from already-parsed traces.
-    let mut env = mpda::sim::Env::new(p.cfg.sim.clone())?;
-    let jobs: usize = eps.iter().map(|e| e.jobs.len()).sum();
-    let t = Instant::now();
-    let rounds = 20;
-    for _ in 0..rounds {
-        for e in eps {
-            env.reset(&e.jobs, e.seed)?;
-        }
-    }
-    let per_job_us = t.elapsed().as_secs_f64() * 1e6 / (rounds * jobs) as f64;
-    println!("job instantiation: {per_job_us:.2} µs per job (reset of {jobs} jobs x {rounds})");
-
-    // Single-threaded event loop.
-    let mut obs = mpda::sim::Observation::default();
-    let mut sched = spec.build()?;
     let pb = progress((eps.len() * a.repeat) as u64, "single-threaded");
-    let (mut events, mut decisions, mut best) = (0u64, 0u64, f64::INFINITY);
-    let t = Instant::now();
-    for e in eps {
-        for _ in 0..a.repeat {
-            let t_ep = Instant::now();
-            let s = eval::run_episode(&mut env, sched.as_mut(), e, &mut obs)?;
-            best = best.min(t_ep.elapsed().as_secs_f64());
-            events += s.events.total();
-            decisions += s.decisions;
-            pb.inc(1);
-        }
-    }
+    let result = mpda::eval::bench::bench(&p.cfg.sim, &spec, eps, a.repeat, &|| pb.inc(1))?;
     pb.finish_and_clear();
-    let wall = t.elapsed().as_secs_f64();
-    let runs = (eps.len() * a.repeat) as f64;
-    let eps_s = events as f64 / wall;
-    println!(
-        "single thread: {:.0} events/s, {:.0} decisions/s, {:.1} ms per episode (best {:.1} ms), {:.0} events per episode",
-        eps_s,
-        decisions as f64 / wall,
-        wall * 1000.0 / runs,
-        best * 1000.0,
-        events as f64 / runs
-    );
-    println!(
-        "vs decima-sim's event loop (71k-106k events/s, measured on this machine class): {:.0}x-{:.0}x",
-        eps_s / REFERENCE_EVENTS_PER_S.1,
-        eps_s / REFERENCE_EVENTS_PER_S.0
-    );
-
-    // Parallel scaling over episodes: same work at 1 thread and at all cores.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut base = 0.0;
-    for threads in [1, cores] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
-        let t = Instant::now();
-        let results = pool.install(|| eval::evaluate(&p.cfg.sim, &[&spec], eps, &|| {}))?;
-        let wall = t.elapsed().as_secs_f64();
-        let ev: f64 = results[0]
-            .episodes
-            .iter()
-            .map(|e| e.events.total() as f64)
-            .sum();
-        if threads == 1 {
-            base = wall;
-        }
-        println!(
-            "rayon {threads} thread(s): {:.2} s for {} episodes, {:.0} events/s, speed-up {:.2}x",
-            wall,
-            eps.len(),
-            ev / wall,
-            base / wall
-        );
-    }
+    print!("{result}");
     Ok(())
 }
 

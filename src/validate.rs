@@ -70,8 +70,13 @@ mod tests {
 
     #[test]
     fn names_the_field_and_the_limit() {
-        let e = in_range("executors", 0u32, 1, 100_000).unwrap_err().within("sim");
-        assert_eq!(e.to_string(), "sim.executors: must be in 1..=100000, found 0");
+        let e = in_range("executors", 0u32, 1, 100_000)
+            .unwrap_err()
+            .within("sim");
+        assert_eq!(
+            e.to_string(),
+            "sim.executors: must be in 1..=100000, found 0"
+        );
         let e = finite_in("alpha", f64::NAN, -10.0, 10.0).unwrap_err();
         assert_eq!(e.to_string(), "alpha: must be a finite number, found NaN");
         assert!(finite_in("alpha", 10.0, -10.0, 10.0).is_ok());

@@ -4,9 +4,10 @@
 
 mod common;
 
-use mpda::eval::{self, Episode, SchedulerFactory};
+use mpda::eval::{self, SchedulerFactory};
 use mpda::sched::SchedulerSpec;
 use mpda::sim::SimConfig;
+use mpda::workload::Episode;
 use mpda::workload::TraceLibrary;
 use mpda::workload::arrivals::{ArrivalProcess, JobMix, Replay};
 

@@ -216,7 +216,7 @@ fn measured_executor_keys_use_the_nearest_measurement() {
         let stats = mpda::eval::run_episode(
             &mut env,
             s.as_mut(),
-            &mpda::eval::Episode {
+            &mpda::workload::Episode {
                 seed: 1,
                 jobs: arrivals.to_vec(),
             },

@@ -7,11 +7,12 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
-use mpda::eval::{Episode, run_episode};
+use mpda::eval::run_episode;
 use mpda::model::batch::{GraphTensors, HostBatch};
+use mpda::model::scheduler::LearnedScheduler;
 use mpda::model::{Choice, Policy, PolicyConfig, PolicyOutput, decode};
-use mpda::sched::learned::LearnedScheduler;
 use mpda::sim::{Env, Observation, SimConfig};
+use mpda::workload::Episode;
 use mpda::workload::arrivals::JobArrival;
 
 fn presets() -> Vec<PolicyConfig> {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
-use mpda::eval::{self, Episode, SchedulerFactory, run_episode};
+use mpda::eval::{self, SchedulerFactory, run_episode};
 use mpda::sched::SchedulerSpec;
 use mpda::sim::{Env, Observation, SimConfig};
+use mpda::workload::Episode;
 use mpda::workload::arrivals::JobArrival;
 use mpda::workload::{JobTrace, StageTrace, WaveSamples};
 

@@ -13,11 +13,17 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::stats::{RatioCi, paired_ratio_ci};
-use super::{EvalError, SchedulerFactory, SchedulerResult};
-use crate::config::{ConfigError, WorkloadConfig};
-use crate::eval::Episode;
+use super::{
+    AlphaSweep, EvalError, OPT_WEIGHTED_FAIR, SchedulerFactory, SchedulerResult, alpha_grid,
+    weighted_fair,
+};
+use crate::config::{
+    Config, ConfigError, TuneConfig, WorkloadConfig, check_name, check_seeds, defaults,
+};
 use crate::sched::{SchedError, Scheduler, SchedulerSpec};
 use crate::sim::{Env, EpisodeStats, Observation, SimConfig, TaskRecord};
+use crate::validate::{FieldError, in_range};
+use crate::workload::Episode;
 use crate::workload::TraceLibrary;
 use crate::workload::arrivals::ArrivalProcess;
 
@@ -90,13 +96,6 @@ pub struct RunConfig {
     pub bootstrap_seed: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TuneConfig {
-    pub train_seeds: usize,
-    pub first_seed: u64,
-}
-
 /// Axes swept; settings are their product (executors outermost).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,23 +108,58 @@ pub struct SweepConfig {
 }
 
 fn default_first_seed() -> u64 {
-    10_000_000
+    defaults::FIRST_SEED
 }
 fn default_baseline() -> String {
-    "fair".into()
+    defaults::BASELINE.into()
 }
 fn default_resamples() -> usize {
     10_000
 }
 
-/// The α grid of Decima's tuned weighted fair: −2 to 2 in steps of 0.1. Built from
-/// integers so that every α prints as written (no 0.30000000000000004).
-pub fn alpha_grid() -> Vec<f64> {
-    (-20..=20).map(|i| f64::from(i) / 10.0).collect()
+impl Config for ExperimentConfig {
+    /// Every check that needs neither the traces nor the models.
+    fn validate(&self) -> Result<(), FieldError> {
+        check_name("name", &self.name)?;
+        let run = &self.run;
+        check_seeds("run.seeds", run.seeds, run.first_seed)?;
+        in_range(
+            "run.bootstrap_resamples",
+            run.bootstrap_resamples,
+            1,
+            1_000_000,
+        )?;
+        if run.schedulers.is_empty() {
+            return Err(FieldError::new(
+                "run.schedulers",
+                "name at least one scheduler",
+            ));
+        }
+        if let Some(w) = run.gantt_window_s
+            && !(w.is_finite() && w > 0.0)
+        {
+            return Err(FieldError::new(
+                "run.gantt_window_s",
+                format!("must be positive, found {w}"),
+            ));
+        }
+        self.workload.validate().map_err(|e| e.within("workload"))?;
+        self.sim.validate().map_err(|e| e.within("sim"))?;
+        for (i, &e) in self.sweep.executors.iter().flatten().enumerate() {
+            let sim = SimConfig {
+                executors: e,
+                ..self.sim.clone()
+            };
+            sim.validate()
+                .map_err(|err| FieldError::new(format!("sweep.executors[{i}]"), err.msg))?;
+        }
+        if let Some(t) = &run.tune_weighted_fair {
+            t.validate(run.seeds, run.first_seed)
+                .map_err(|e| e.within("run.tune_weighted_fair"))?;
+        }
+        Ok(())
+    }
 }
-
-/// Label of the tuned weighted fair scheduler in tables and plots.
-pub const OPT_WEIGHTED_FAIR: &str = "opt-weighted-fair";
 
 /// One setting: a cluster size and an arrival process.
 #[derive(Debug, Clone, Serialize)]
@@ -188,13 +222,6 @@ pub struct SettingResult {
     pub gantt: Vec<GanttRun>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AlphaSweep {
-    pub train_seeds: Vec<u64>,
-    pub mean_avg_jct_s: Vec<(f64, f64)>,
-    pub best_alpha: f64,
-}
-
 /// One recorded episode for a Gantt chart.
 #[derive(Debug, Clone)]
 pub struct GanttRun {
@@ -240,10 +267,7 @@ impl Experiment {
     /// Reads and validates an experiment file: every error (unknown key, bad scheduler,
     /// missing traces, inconsistent sweep) is found here, before anything runs.
     pub fn load(file: &Path, overrides: &Overrides) -> Result<Self, ExperimentError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
-            file: file.to_path_buf(),
-            source,
-        })?;
+        let text = crate::io::read_text(file).map_err(ConfigError::from)?;
         Self::parse(&text, file, overrides)
     }
 
@@ -254,57 +278,27 @@ impl Experiment {
         origin: &Path,
         overrides: &Overrides,
     ) -> Result<Self, ExperimentError> {
-        let mut cfg: ExperimentConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            file: origin.to_path_buf(),
-            msg: e.to_string(),
-        })?;
+        let mut cfg = ExperimentConfig::parse(text, origin)?;
         if let Some(n) = overrides.seeds {
             cfg.run.seeds = n;
+            cfg.validate()
+                .map_err(|mut e| {
+                    e.msg = format!("{} (set by --seeds)", e.msg);
+                    e
+                })
+                .map_err(ConfigError::field(origin))?;
         }
+        Self::new(cfg, origin)
+    }
+
+    /// Builds a validated experiment: its schedulers (models loaded), the baseline, the
+    /// traces and the settings.
+    pub fn new(cfg: ExperimentConfig, origin: &Path) -> Result<Self, ExperimentError> {
         let field = |field: &str, msg: String| ExperimentError::Field {
             file: origin.to_path_buf(),
             field: field.into(),
             msg,
         };
-        if cfg.name.is_empty()
-            || !cfg
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(field(
-                "name",
-                format!(
-                    "\"{}\" must be non-empty letters, digits, '-', '_' or '.'",
-                    cfg.name
-                ),
-            ));
-        }
-        if cfg.run.seeds == 0 {
-            return Err(field("run.seeds", "must be at least 1".into()));
-        }
-        if cfg.run.bootstrap_resamples == 0 {
-            return Err(field(
-                "run.bootstrap_resamples",
-                "must be at least 1".into(),
-            ));
-        }
-        if cfg.run.schedulers.is_empty() {
-            return Err(field(
-                "run.schedulers",
-                "name at least one scheduler".into(),
-            ));
-        }
-        if let Some(w) = cfg.run.gantt_window_s
-            && !(w.is_finite() && w > 0.0)
-        {
-            return Err(field(
-                "run.gantt_window_s",
-                format!("must be positive, found {w}"),
-            ));
-        }
-        cfg.sim.validate().map_err(|m| field("sim", m))?;
-
         let mut entries = Vec::new();
         for (i, s) in cfg.run.schedulers.iter().enumerate() {
             let at = format!("run.schedulers[{i}]");
@@ -314,34 +308,14 @@ impl Experiment {
                 source,
             };
             let spec = SchedulerSpec::parse(s).map_err(sched_err)?;
-            let factory = crate::sched::factory(&spec, crate::model::Backend::default())
+            let factory = crate::registry::factory(&spec, crate::model::Backend::default())
                 .map_err(sched_err)?;
             entries.push(Entry {
                 label: spec.to_string(),
                 factory,
             });
         }
-        if let Some(t) = &cfg.run.tune_weighted_fair {
-            if t.train_seeds == 0 {
-                return Err(field(
-                    "run.tune_weighted_fair.train_seeds",
-                    "must be at least 1".into(),
-                ));
-            }
-            let (a, b) = (
-                cfg.run.first_seed,
-                cfg.run.first_seed + cfg.run.seeds as u64,
-            );
-            let (c, d) = (t.first_seed, t.first_seed + t.train_seeds as u64);
-            if a < d && c < b {
-                return Err(field(
-                    "run.tune_weighted_fair.first_seed",
-                    format!(
-                        "training seeds {c}..{d} overlap the test seeds {a}..{b}; α must be \
-                         chosen on other episodes than it is reported on"
-                    ),
-                ));
-            }
+        if cfg.run.tune_weighted_fair.is_some() {
             entries.push(Entry {
                 label: OPT_WEIGHTED_FAIR.into(),
                 factory: Box::new(SchedulerSpec::parse("fair").expect("valid")),
@@ -524,27 +498,7 @@ impl Experiment {
         on_done: &(dyn Fn() + Sync),
     ) -> Result<AlphaSweep, ExperimentError> {
         let train = self.episodes(setting, t.train_seeds, t.first_seed)?;
-        let grid = alpha_grid();
-        let specs: Vec<SchedulerSpec> = grid.iter().map(|&a| weighted_fair(a)).collect();
-        let refs: Vec<&dyn SchedulerFactory> =
-            specs.iter().map(|s| s as &dyn SchedulerFactory).collect();
-        let results = super::evaluate(sim, &refs, &train, on_done)?;
-        let sweep: Vec<(f64, f64)> = grid
-            .iter()
-            .zip(&results)
-            .map(|(&a, r)| (a, r.mean_avg_jct_s))
-            .collect();
-        // Ties go to the α nearest 0, the least opinionated weighting.
-        let best = sweep
-            .iter()
-            .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.abs().total_cmp(&y.0.abs())))
-            .expect("the grid is not empty")
-            .0;
-        Ok(AlphaSweep {
-            train_seeds: train.iter().map(|e| e.seed).collect(),
-            mean_avg_jct_s: sweep,
-            best_alpha: best,
-        })
+        Ok(super::tune_weighted_fair(sim, &train, on_done)?)
     }
 
     /// Reruns the first test episode with task recording for the Gantt schedulers; the
@@ -607,10 +561,6 @@ impl Experiment {
         }
         Ok(out)
     }
-}
-
-fn weighted_fair(alpha: f64) -> SchedulerSpec {
-    SchedulerSpec::parse(&format!("weighted-fair[alpha={alpha}]")).expect("valid spec")
 }
 
 /// The product of the sweep axes; a missing axis is the base config's single value.

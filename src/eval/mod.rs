@@ -1,25 +1,19 @@
 //! Running schedulers over episodes, in parallel and deterministically, and summarising;
 //! experiments, reports and plots on top.
 
+pub mod bench;
 pub mod experiment;
-pub mod plot;
 pub mod report;
+pub mod run;
 pub mod stats;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 pub use crate::sched::SchedulerFactory;
-use crate::sched::{SchedError, Scheduler};
-use crate::sim::{Env, EpisodeStats, Observation, SimConfig, SimError};
-use crate::workload::arrivals::JobSequence;
-
-/// One episode to run: its job sequence and the seed of its random draws.
-#[derive(Debug, Clone)]
-pub struct Episode {
-    pub seed: u64,
-    pub jobs: JobSequence,
-}
+use crate::sched::{SchedError, Scheduler, SchedulerSpec};
+use crate::sim::{Env, EpisodeStats, Observation, SimConfig, SimError, driver};
+use crate::workload::Episode;
 
 /// Runs one episode to the end with `sched`, reusing `env` and `obs`.
 pub fn run_episode(
@@ -30,11 +24,7 @@ pub fn run_episode(
 ) -> Result<EpisodeStats, SimError> {
     env.reset(&episode.jobs, episode.seed)?;
     sched.reset(episode.seed);
-    while !env.done() {
-        env.observe(obs);
-        let action = sched.decide(obs);
-        env.step(action)?;
-    }
+    driver::run_to_end(env, obs, None, &mut |o| sched.decide(o), &mut |_| {})?;
     Ok(env.stats())
 }
 
@@ -151,4 +141,56 @@ pub fn evaluate(
             Ok(SchedulerResult::from_episodes(f.label(), eps))
         })
         .collect()
+}
+
+/// Label of the tuned weighted fair scheduler in tables and plots.
+pub const OPT_WEIGHTED_FAIR: &str = "opt-weighted-fair";
+
+/// The α grid of Decima's tuned weighted fair: −2 to 2 in steps of 0.1. Built from
+/// integers so that every α prints as written (no 0.30000000000000004).
+pub fn alpha_grid() -> Vec<f64> {
+    (-20..=20).map(|i| f64::from(i) / 10.0).collect()
+}
+
+/// Weighted fair with exponent `alpha`.
+pub fn weighted_fair(alpha: f64) -> SchedulerSpec {
+    SchedulerSpec::parse(&format!("weighted-fair[alpha={alpha}]")).expect("valid spec")
+}
+
+/// The α sweep of Decima's "opt. weighted fair" on training episodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlphaSweep {
+    pub train_seeds: Vec<u64>,
+    /// (α, mean average JCT) over the grid.
+    pub mean_avg_jct_s: Vec<(f64, f64)>,
+    pub best_alpha: f64,
+}
+
+/// Sweeps weighted fair's α over [`alpha_grid`] on `train` and picks the best (ties to the
+/// α nearest 0, the least opinionated weighting).
+pub fn tune_weighted_fair(
+    cfg: &SimConfig,
+    train: &[Episode],
+    on_done: &(dyn Fn() + Sync),
+) -> Result<AlphaSweep, EvalError> {
+    let grid = alpha_grid();
+    let specs: Vec<SchedulerSpec> = grid.iter().map(|&a| weighted_fair(a)).collect();
+    let refs: Vec<&dyn SchedulerFactory> =
+        specs.iter().map(|s| s as &dyn SchedulerFactory).collect();
+    let results = evaluate(cfg, &refs, train, on_done)?;
+    let sweep: Vec<(f64, f64)> = grid
+        .iter()
+        .zip(&results)
+        .map(|(&a, r)| (a, r.mean_avg_jct_s))
+        .collect();
+    let best = sweep
+        .iter()
+        .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.abs().total_cmp(&y.0.abs())))
+        .expect("the grid is not empty")
+        .0;
+    Ok(AlphaSweep {
+        train_seeds: train.iter().map(|e| e.seed).collect(),
+        mean_avg_jct_s: sweep,
+        best_alpha: best,
+    })
 }

@@ -9,19 +9,17 @@ use serde::Serialize;
 use serde_json::json;
 use thiserror::Error;
 
+use super::OPT_WEIGHTED_FAIR;
 use super::SchedulerResult;
-use super::experiment::{Experiment, ExperimentResult, OPT_WEIGHTED_FAIR, SettingResult, fmt_num};
-use super::plot::{self, Axes, Bar, GanttData, PlotError, Series};
+use super::experiment::{Experiment, ExperimentResult, SettingResult, fmt_num};
 use super::stats::{RatioCi, cdf_points};
+use crate::plot::{self, Axes, Bar, GanttData, PlotError, Series};
 use crate::sim::EpisodeStats;
 
 #[derive(Debug, Error)]
 pub enum ReportError {
-    #[error("{}: cannot write: {source}", file.display())]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     #[error(transparent)]
     Plot(#[from] PlotError),
 }
@@ -98,10 +96,7 @@ fn display_name(s: &SettingResult, r: &SchedulerResult) -> String {
 }
 
 fn write(file: &Path, bytes: &[u8], files: &mut Vec<PathBuf>) -> Result<(), ReportError> {
-    crate::io::write_atomic(file, bytes).map_err(|source| ReportError::Io {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    crate::io::write_file(file, bytes)?;
     files.push(file.to_path_buf());
     Ok(())
 }

@@ -17,6 +17,26 @@ pub const LEVEL_SCALE: f32 = 50.0;
 /// Degrees are small integers; this keeps their features near the others' range.
 const DEGREE_SCALE: f32 = 4.0;
 
+/// Decima's five node features of stage `s` (`ActorAgent.translate_state`), with its
+/// constants: the job's executors, whether the executors come from this job, the
+/// executors being placed, the remaining work and the remaining tasks. Feature
+/// engineering belongs to the model: the simulator only says what the cluster looks like.
+pub fn decima_features(obs: &Observation, s: usize) -> [f32; 5] {
+    let st = &obs.stages[s];
+    let job = obs.job_of(s);
+    [
+        job.exec_map as f32 / 20.0,
+        if obs.is_source(st.job as usize) {
+            2.0
+        } else {
+            -2.0
+        },
+        obs.num_source_exec as f32 / 20.0,
+        (f64::from(st.remaining_tasks()) * st.last_task_ms / 100_000.0) as f32,
+        st.remaining_tasks() as f32 / 200.0,
+    ]
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct HostBatch {
     pub graphs: usize,
@@ -96,7 +116,7 @@ impl HostBatch {
         self.graph_nodes.push((node0, obs.stages.len() as u32));
         self.graph_jobs.push((job0, obs.jobs.len() as u32));
         for (s, st) in obs.stages.iter().enumerate() {
-            let f = obs.decima_features(s);
+            let f = decima_features(obs, s);
             self.x.extend_from_slice(&f);
             self.x.push(st.in_degree as f32 / DEGREE_SCALE);
             self.x.push(st.out_degree as f32 / DEGREE_SCALE);
@@ -132,7 +152,7 @@ impl HostBatch {
         }
         self.graph_valid.push((v0, obs.schedulable.len() as u32));
         for (j, job) in obs.jobs.iter().enumerate() {
-            let f = obs.decima_features(job.first_stage as usize);
+            let f = decima_features(obs, job.first_stage as usize);
             self.job_x.extend_from_slice(&f[..JOB_FEATURES]);
             self.job_graph.push(g);
             self.job_min_limit.push(job.min_limit);

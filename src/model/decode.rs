@@ -85,3 +85,38 @@ pub fn decode(
         limit_logp: limit_logp[p0 + k],
     }
 }
+
+/// The policy's outputs for every graph of a batch, read back to the host: what
+/// [`decode`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct HostOutput {
+    /// Per valid node, in `HostBatch::valid_nodes` order.
+    pub stage_logp: Vec<f32>,
+    /// Per (job, level) pair.
+    pub limit_logp: Vec<f32>,
+    /// Per graph, for designs with a critic.
+    pub value: Option<Vec<f32>>,
+}
+
+/// One batched forward pass of `policy` on `device` over `batch`, read back to the host:
+/// the single path by which Burn inference (a learned scheduler on a GPU, lockstep
+/// rollouts) reaches a decision.
+pub fn infer(
+    policy: &super::Policy,
+    batch: &HostBatch,
+    needs: super::batch::Needs,
+    device: &burn::tensor::Device,
+) -> HostOutput {
+    let out = policy.forward(&super::batch::GraphTensors::new(batch, needs, device));
+    // The networks are built in f32 throughout, so the read-back cannot meet another type.
+    let host = |t: burn::tensor::Tensor<1>| {
+        t.into_data()
+            .try_to_vec::<f32>()
+            .expect("the policy's outputs are f32")
+    };
+    HostOutput {
+        stage_logp: host(out.stage_logp),
+        limit_logp: host(out.limit_logp),
+        value: out.value.map(host),
+    }
+}

@@ -10,12 +10,13 @@ pub mod encoder;
 pub mod fast;
 pub mod layers;
 pub mod policy;
+pub mod scheduler;
 pub mod segment;
 
 use std::str::FromStr;
 
 pub use burn::tensor::Device;
-pub use decode::{Choice, Decision, decode};
+pub use decode::{Choice, Decision, HostOutput, decode, infer};
 pub use policy::{ModelError, Policy, PolicyConfig, PolicyOutput, load, save};
 
 /// Where models run.

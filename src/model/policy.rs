@@ -420,11 +420,8 @@ impl Policy {
 
 #[derive(Debug, Error)]
 pub enum ModelError {
-    #[error("{}: cannot read: {source}", file.display())]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     #[error("{}: {msg}", file.display())]
     Invalid { file: PathBuf, msg: String },
     #[error("device {0}")]
@@ -438,10 +435,6 @@ pub fn config_path(weights: &Path) -> PathBuf {
 
 /// Saves weights (Burn's burnpack format) and config (JSON), each atomically.
 pub fn save(policy: &Policy, cfg: &PolicyConfig, weights: &Path) -> Result<(), ModelError> {
-    let io = |file: &Path| {
-        let file = file.to_path_buf();
-        move |source| ModelError::Io { file, source }
-    };
     let bytes = policy
         .clone()
         .into_record()
@@ -450,19 +443,16 @@ pub fn save(policy: &Policy, cfg: &PolicyConfig, weights: &Path) -> Result<(), M
             file: weights.to_path_buf(),
             msg: format!("cannot serialise the weights: {e:?}"),
         })?;
-    crate::io::write_atomic(weights, &bytes).map_err(io(weights))?;
+    crate::io::write_file(weights, &bytes)?;
     let cfg_file = config_path(weights);
     let json = serde_json::to_string_pretty(cfg).expect("configs serialise");
-    crate::io::write_atomic(&cfg_file, json.as_bytes()).map_err(io(&cfg_file))
+    Ok(crate::io::write_file(&cfg_file, json.as_bytes())?)
 }
 
 /// Loads a model saved by [`save`] onto `dev` (any backend, whatever it was saved from).
 pub fn load(weights: &Path, dev: &Device) -> Result<(Policy, PolicyConfig), ModelError> {
     let cfg_file = config_path(weights);
-    let text = std::fs::read_to_string(&cfg_file).map_err(|source| ModelError::Io {
-        file: cfg_file.clone(),
-        source,
-    })?;
+    let text = crate::io::read_text(&cfg_file)?;
     let cfg: PolicyConfig = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
         file: cfg_file.clone(),
         msg: format!("not a model config: {e}"),
@@ -471,10 +461,7 @@ pub fn load(weights: &Path, dev: &Device) -> Result<(Policy, PolicyConfig), Mode
         file: cfg_file,
         msg,
     })?;
-    let bytes = std::fs::read(weights).map_err(|source| ModelError::Io {
-        file: weights.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::io::read_bytes(weights)?;
     let invalid = |msg: String| ModelError::Invalid {
         file: weights.to_path_buf(),
         msg,

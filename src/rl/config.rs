@@ -1,13 +1,16 @@
 //! Training configs (TOML): workload, cluster, model, algorithm, curriculum and held-out
 //! evaluation. Unknown keys are errors, as in every config of the project.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, WorkloadConfig};
+use crate::config::{Config, WorkloadConfig, check_name, check_seeds, defaults};
 use crate::model::PolicyConfig;
 use crate::sim::SimConfig;
+use crate::validate::{FieldError, finite_in, in_range};
+
+/// The largest count a training setting takes (iterations, sequences, minibatch...):
+/// far above any real run, low enough that nothing overflows.
+const MAX_COUNT: usize = 10_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,39 +263,29 @@ impl Default for TrainEval {
     fn default() -> Self {
         Self {
             every: 5,
-            seeds: 20,
-            first_seed: 10_000_000,
-            baseline: "fair".into(),
+            seeds: defaults::SEEDS,
+            first_seed: defaults::FIRST_SEED,
+            baseline: defaults::BASELINE.into(),
             greedy: false,
         }
     }
 }
 
-impl TrainConfig {
-    /// Parses TOML text; `origin` names it in errors. (`mpda train` keeps the text, to
-    /// save it beside the checkpoints.)
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
-        let invalid = |msg: String| ConfigError::Invalid {
-            file: origin.to_path_buf(),
-            msg,
-        };
-        let cfg: Self = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        cfg.validate().map_err(invalid)?;
-        Ok(cfg)
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
+impl Config for TrainConfig {
+    fn validate(&self) -> Result<(), FieldError> {
         let t = &self.train;
-        self.sim.validate().map_err(|m| format!("sim: {m}"))?;
-        let policy = self.model.policy_config(self.sim.executors)?;
-        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            return Err(format!(
-                "name: \"{}\" is not a plain folder name",
-                self.name
-            ));
-        }
+        check_name("name", &self.name)?;
+        self.sim.validate().map_err(|e| e.within("sim"))?;
+        let policy = self
+            .model
+            .policy_config(self.sim.executors)
+            .map_err(|m| FieldError::new("model", m))?;
+        self.workload.validate().map_err(|e| e.within("workload"))?;
         if self.workload.arrivals.is_none() {
-            return Err("workload.arrivals: training needs generated arrivals (batch or poisson), not a replay".into());
+            return Err(FieldError::new(
+                "workload.arrivals",
+                "training needs generated arrivals (batch or poisson), not a replay",
+            ));
         }
         let positive = [
             ("train.iterations", t.iterations),
@@ -303,13 +296,11 @@ impl TrainConfig {
             ("train.grad_shards", t.grad_shards),
             ("train.checkpoint_every", t.checkpoint_every),
             ("eval.every", self.eval.every),
-            ("eval.seeds", self.eval.seeds),
         ];
         for (k, v) in positive {
-            if v == 0 {
-                return Err(format!("{k} must be at least 1"));
-            }
+            in_range(k, v, 1, MAX_COUNT)?;
         }
+        check_seeds("eval.seeds", self.eval.seeds, self.eval.first_seed)?;
         let rates = [
             ("train.lr", t.lr),
             ("train.lr_final", t.lr_final),
@@ -318,7 +309,7 @@ impl TrainConfig {
         let time_constant = t.discount_time_s.map(|v| ("train.discount_time_s", v));
         for (k, v) in rates.into_iter().chain(time_constant) {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{k} must be positive, found {v}"));
+                return Err(FieldError::new(k, format!("must be positive, found {v}")));
             }
         }
         let unit = [
@@ -327,62 +318,78 @@ impl TrainConfig {
             ("train.clip", t.clip),
         ];
         for (k, v) in unit {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(format!("{k} must be in [0, 1], found {v}"));
-            }
+            finite_in(k, v, 0.0, 1.0)?;
         }
         for (k, v) in [
             ("train.entropy", t.entropy),
             ("train.entropy_final", t.entropy_final),
             ("train.value_coef", t.value_coef),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{k} must be non-negative, found {v}"));
-            }
+            finite_in(k, v, 0.0, 1e6)?;
+        }
+        if let Some(kl) = t.target_kl {
+            finite_in("train.target_kl", kl, 0.0, 1e6)?;
         }
         match (t.algorithm, t.advantage_kind()) {
             (Algorithm::Reinforce, AdvantageKind::Gae) => {
-                return Err("train.advantage: reinforce has no critic for \"gae\"; use \"rollouts\" (or algorithm = \"a2c\")".into());
+                return Err(FieldError::new(
+                    "train.advantage",
+                    "reinforce has no critic for \"gae\"; use \"rollouts\" (or algorithm = \"a2c\")",
+                ));
             }
             (_, AdvantageKind::Gae) if !policy.critic => {
-                return Err(format!(
-                    "train.algorithm: {:?} with GAE needs a critic; the \"{}\" model has none (set model.critic = true, advantage = \"rollouts\", or use reinforce)",
-                    t.algorithm, self.model.preset
+                return Err(FieldError::new(
+                    "train.algorithm",
+                    format!(
+                        "{:?} with GAE needs a critic; the \"{}\" model has none (set model.critic = true, advantage = \"rollouts\", or use reinforce)",
+                        t.algorithm, self.model.preset
+                    ),
                 ));
             }
             (_, AdvantageKind::Rollouts) if t.rollouts_per_sequence < 2 => {
-                return Err("train.rollouts_per_sequence: the \"rollouts\" advantage (Decima's baseline) needs at least 2 rollouts per sequence".into());
+                return Err(FieldError::new(
+                    "train.rollouts_per_sequence",
+                    "the \"rollouts\" advantage (Decima's baseline) needs at least 2 rollouts per sequence",
+                ));
             }
             _ => {}
         }
         if let Some(e) = &self.curriculum.episode_time
-            && !(e.initial_mean_s > 0.0
+            && !(e.initial_mean_s.is_finite()
+                && e.max_mean_s.is_finite()
+                && e.growth_s_per_iteration.is_finite()
+                && e.initial_mean_s > 0.0
                 && e.max_mean_s >= e.initial_mean_s
                 && e.growth_s_per_iteration >= 0.0)
         {
-            return Err("curriculum.episode_time: need 0 < initial_mean_s <= max_mean_s and growth_s_per_iteration >= 0".into());
+            return Err(FieldError::new(
+                "curriculum.episode_time",
+                "need finite 0 < initial_mean_s <= max_mean_s and growth_s_per_iteration >= 0",
+            ));
         }
-        if let Some(j) = &self.curriculum.jobs
-            && (j.initial == 0 || j.last == 0)
-        {
-            return Err("curriculum.jobs: initial and last must be at least 1".into());
+        if let Some(j) = &self.curriculum.jobs {
+            in_range("curriculum.jobs.initial", j.initial, 1, MAX_COUNT)?;
+            in_range("curriculum.jobs.last", j.last, 1, MAX_COUNT)?;
         }
         if let Some(v) = &self.curriculum.mean_intervals_ms {
             if v.is_empty() || v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-                return Err(
-                    "curriculum.mean_intervals_ms: need a non-empty list of positive intervals"
-                        .into(),
-                );
+                return Err(FieldError::new(
+                    "curriculum.mean_intervals_ms",
+                    "need a non-empty list of positive intervals",
+                ));
             }
             if !matches!(
                 self.workload.arrivals,
                 Some(crate::workload::arrivals::ArrivalProcess::Poisson { .. })
             ) {
-                return Err("curriculum.mean_intervals_ms: needs poisson arrivals".into());
+                return Err(FieldError::new(
+                    "curriculum.mean_intervals_ms",
+                    "needs poisson arrivals",
+                ));
             }
         }
         crate::sched::SchedulerSpec::parse(&self.eval.baseline)
-            .map_err(|e| format!("eval.baseline: {e}"))?;
+            .map_err(|e| FieldError::new("eval.baseline", e.to_string()))?;
         Ok(())
     }
 }

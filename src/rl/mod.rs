@@ -19,21 +19,15 @@ use thiserror::Error;
 pub use config::{Algorithm, TrainConfig};
 pub use trainer::{IterationMetrics, Outcome, Trainer};
 
-/// Maps an I/O error on `file` to [`RlError::Io`].
+/// Maps an I/O error on `file` (a run's files, read or written) to [`RlError::File`].
 pub(crate) fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> RlError + '_ {
-    move |source| RlError::Io {
-        file: file.to_path_buf(),
-        source,
-    }
+    move |source| crate::io::FileError::on(file, "access")(source).into()
 }
 
 #[derive(Debug, Error)]
 pub enum RlError {
-    #[error("{}: {source}", file.display())]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     #[error("{}: {msg}", file.display())]
     Invalid { file: PathBuf, msg: String },
     #[error(transparent)]
@@ -47,5 +41,5 @@ pub enum RlError {
     #[error(transparent)]
     Sched(#[from] crate::sched::SchedError),
     #[error(transparent)]
-    Plot(#[from] crate::eval::plot::PlotError),
+    Plot(#[from] crate::plot::PlotError),
 }

@@ -11,10 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
-use crate::model::batch::{GraphTensors, HostBatch, Needs};
+use crate::model::batch::{HostBatch, Needs};
 use crate::model::fast::FastPolicy;
-use crate::model::{Choice, Policy, PolicyConfig, decode};
-use crate::sim::{Action, Env, EpisodeStats, Observation, SimConfig, SimError};
+use crate::model::{Choice, Policy, PolicyConfig, decode, infer};
+use crate::sim::{Action, Env, EpisodeStats, Observation, SimConfig, SimError, driver};
 use crate::workload::arrivals::JobSequence;
 
 /// One episode to roll out.
@@ -151,41 +151,32 @@ pub fn rollout_host(
                     *clock = now;
                     d
                 };
-                while !env.done() {
-                    env.observe(obs);
-                    t.times.observation_s += lap(&mut clock);
-                    if past(plan.max_time_ms, obs.time_ms) {
-                        break;
-                    }
-                    let action = if obs.schedulable.is_empty() {
-                        obs.idle()
-                    } else {
-                        single.clear();
-                        single.push(obs, levels);
-                        t.batch.extend_graph(&single, 0);
-                        t.times.observation_s += lap(&mut clock);
-                        let d = fast.decide(&single, sample(&mut rng, greedy));
-                        let value = fast.value(&single);
-                        t.record(
-                            obs.time_ms,
-                            Taken {
-                                valid: d.valid_index as u32,
-                                job: d.job as u32,
-                                level: d.level_index as u32,
-                            },
-                            d.logp,
-                            value,
-                        );
-                        t.times.inference_s += lap(&mut clock);
-                        Action::Schedule {
-                            stage: obs.stages[d.stage].id,
-                            limit: d.limit,
-                        }
-                    };
-                    let step = env.step(action)?;
-                    t.reward(step.reward);
+                while driver::next_decision(env, obs, plan.max_time_ms, &mut |r| t.reward(r))? {
                     t.times.simulation_s += lap(&mut clock);
+                    single.clear();
+                    single.push(obs, levels);
+                    t.batch.extend_graph(&single, 0);
+                    t.times.observation_s += lap(&mut clock);
+                    let d = fast.decide(&single, sample(&mut rng, greedy));
+                    let value = fast.value(&single);
+                    t.record(
+                        obs.time_ms,
+                        Taken {
+                            valid: d.valid_index as u32,
+                            job: d.job as u32,
+                            level: d.level_index as u32,
+                        },
+                        d.logp,
+                        value,
+                    );
+                    t.times.inference_s += lap(&mut clock);
+                    let step = env.step(Action::Schedule {
+                        stage: obs.stages[d.stage].id,
+                        limit: d.limit,
+                    })?;
+                    t.reward(step.reward);
                 }
+                t.times.simulation_s += lap(&mut clock);
                 t.end_ms = env.now_ms();
                 t.stats = env.stats();
                 Ok(t)
@@ -203,15 +194,8 @@ struct Lane {
     /// Graph of this lane in the current shared batch.
     waiting: Option<usize>,
     max_time_ms: Option<u64>,
-    /// Stopped by the time limit.
-    cut: bool,
-}
-
-/// The training time limit: an episode ends at its first decision at or after it. (The
-/// simulator's own `done` is Decima's, which only ends an episode once nothing is left to
-/// place, so it rarely stops at `max_time`; training needs the cut to be real.)
-fn past(limit: Option<u64>, now_ms: u64) -> bool {
-    limit.is_some_and(|m| now_ms >= m)
+    /// The episode is over.
+    over: bool,
 }
 
 /// Runs every plan with all episodes in lockstep: each round, the episodes advance in
@@ -242,7 +226,7 @@ pub fn rollout_batched(
                 },
                 waiting: None,
                 max_time_ms: plan.max_time_ms,
-                cut: false,
+                over: false,
             })
         })
         .collect::<Result<_, SimError>>()?;
@@ -253,18 +237,18 @@ pub fn rollout_batched(
         lanes.par_iter_mut().try_for_each(|lane| {
             let start = Instant::now();
             lane.waiting = None;
-            while !lane.cut && !lane.env.done() {
-                lane.env.observe(&mut lane.obs);
-                if past(lane.max_time_ms, lane.obs.time_ms) {
-                    lane.cut = true;
-                    break;
-                }
-                if !lane.obs.schedulable.is_empty() {
+            if !lane.over {
+                let traj = &mut lane.traj;
+                let more = driver::next_decision(
+                    &mut lane.env,
+                    &mut lane.obs,
+                    lane.max_time_ms,
+                    &mut |r| traj.reward(r),
+                )?;
+                lane.over = !more;
+                if more {
                     lane.waiting = Some(0);
-                    break;
                 }
-                let step = lane.env.step(lane.obs.idle())?;
-                lane.traj.reward(step.reward);
             }
             lane.traj.times.simulation_s += start.elapsed().as_secs_f64();
             Ok::<_, SimError>(())
@@ -280,12 +264,7 @@ pub fn rollout_batched(
         }
         let observe_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let out = policy.forward(&GraphTensors::new(&shared, needs, &device));
-        let stage = out.stage_logp.into_data().try_to_vec::<f32>().expect("f32");
-        let limit = out.limit_logp.into_data().try_to_vec::<f32>().expect("f32");
-        let value = out
-            .value
-            .map(|v| v.into_data().try_to_vec::<f32>().expect("f32"));
+        let out = infer(policy, &shared, needs, &device);
         let waiting = lanes.iter().filter(|l| l.waiting.is_some()).count() as f64;
         let infer_s = start.elapsed().as_secs_f64();
         lanes.par_iter_mut().try_for_each(|lane| {
@@ -293,7 +272,13 @@ pub fn rollout_batched(
                 return Ok(());
             };
             let start = Instant::now();
-            let d = decode(&shared, &stage, &limit, g, sample(&mut lane.rng, greedy));
+            let d = decode(
+                &shared,
+                &out.stage_logp,
+                &out.limit_logp,
+                g,
+                sample(&mut lane.rng, greedy),
+            );
             let (v0, _) = shared.graph_valid[g];
             let (j0, _) = shared.graph_jobs[g];
             let (p0, _) = shared.job_pairs[d.job];
@@ -306,7 +291,7 @@ pub fn rollout_batched(
                     level: (d.pair - p0 as usize) as u32,
                 },
                 d.stage_logp + d.limit_logp,
-                value.as_ref().map(|v| v[g]),
+                out.value.as_ref().map(|v| v[g]),
             );
             lane.traj.times.observation_s += observe_s / waiting;
             lane.traj.times.inference_s += infer_s / waiting + start.elapsed().as_secs_f64();

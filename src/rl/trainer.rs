@@ -14,12 +14,13 @@ use super::config::{AdvantageKind, Algorithm, Inference, TrainConfig};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::rollout::{EpisodePlan, RolloutTimes, Trajectory, rollout_batched, rollout_host};
 use super::{RlError, io_err};
-use crate::eval::plot::{Axes, Series, line_chart_with};
-use crate::eval::{Episode, evaluate};
+use crate::eval::evaluate;
 use crate::model::fast::FastPolicy;
+use crate::model::scheduler::LearnedFactory;
 use crate::model::{Backend, Device, PolicyConfig};
-use crate::sched::learned::LearnedFactory;
+use crate::plot::{Axes, Series, line_chart_with};
 use crate::sched::{SchedulerFactory, SchedulerSpec};
+use crate::workload::Episode;
 use crate::workload::TraceLibrary;
 use crate::workload::arrivals::{ArrivalProcess, JobMix};
 

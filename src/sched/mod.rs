@@ -1,10 +1,10 @@
-//! Schedulers: one trait, heuristics behind it, and a registry that builds them from
-//! names such as `weighted-fair[alpha=-1]`.
+//! Schedulers: one trait, the heuristics behind it, and the `name[key=value]` specs that
+//! name them. Learned schedulers implement the same trait in `model::scheduler`; the
+//! registry that builds any scheduler from its name is `crate::registry`, above both.
 
 mod critical_path;
 pub mod dag;
 mod fair;
-pub mod learned;
 mod random;
 mod sjf_cp;
 mod tetris;
@@ -30,6 +30,9 @@ pub trait Scheduler: Send {
     fn name(&self) -> String;
     /// Called before each episode with the episode's seed.
     fn reset(&mut self, _seed: u64) {}
+    /// Chooses the action for the executors being placed. The episode driver
+    /// (`sim::driver`) asks only when at least one stage is schedulable; with none, the
+    /// executors can only stay idle and it answers that itself.
     fn decide(&mut self, obs: &Observation) -> Action;
 }
 
@@ -60,20 +63,6 @@ impl SchedulerFactory for SchedulerSpec {
     }
     fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
         SchedulerSpec::build(self)
-    }
-}
-
-/// A factory for any scheduler name: heuristics directly, learned presets by loading (or
-/// initialising) their model once on `backend`.
-pub fn factory(
-    spec: &SchedulerSpec,
-    backend: crate::model::Backend,
-) -> Result<Box<dyn SchedulerFactory>, SchedError> {
-    if learned::LEARNED.contains(&spec.name.as_str()) {
-        Ok(Box::new(learned::LearnedFactory::from_spec(spec, backend)?))
-    } else {
-        spec.build()?;
-        Ok(Box::new(spec.clone()))
     }
 }
 
@@ -117,10 +106,6 @@ pub const HEURISTICS: &[(&str, &str)] = &[
         "Tetris*: packing alignment + weight x shortness of the job (SRTF); [weight=1]",
     ),
     ("random", "a uniformly random schedulable stage and limit"),
-    (
-        "mpda | decima | ba3c",
-        "a learned policy: [model=PATH or NAME in models/, greedy=true|false]; without model, an untrained one [seed=N]",
-    ),
 ];
 
 impl SchedulerSpec {
@@ -213,6 +198,19 @@ impl SchedulerSpec {
         }
     }
 
+    /// A whole number in `0..=u64::MAX` (a seed, say).
+    pub fn get_u64(&self, key: &str, default: u64) -> Result<u64, SchedError> {
+        match self.params.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                self.err(format!(
+                    "{key}={v} is not a whole number in 0..={}",
+                    u64::MAX
+                ))
+            }),
+        }
+    }
+
     pub fn get_bool(&self, key: &str, default: bool) -> Result<bool, SchedError> {
         match self.params.get(key).map(String::as_str) {
             None => Ok(default),
@@ -222,7 +220,8 @@ impl SchedulerSpec {
         }
     }
 
-    /// Builds a heuristic. Learned schedulers are built elsewhere (they need a model).
+    /// Builds a heuristic. Learned schedulers are built by `crate::registry` (they need a
+    /// model).
     pub fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
         match self.name.as_str() {
             "fifo" => {

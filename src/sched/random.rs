@@ -25,7 +25,7 @@ impl Scheduler for RandomScheduler {
 
     fn reset(&mut self, seed: u64) {
         // Its own stream, distinct from the simulator's duration stream for the same seed.
-        self.rng = Pcg64Mcg::seed_from_u64(seed ^ 0x005E_ED0F_7A4D_0001);
+        self.rng = crate::seed::stream_rng(seed, crate::seed::stream::RANDOM_SCHEDULER);
     }
 
     fn decide(&mut self, obs: &Observation) -> Action {

@@ -87,21 +87,6 @@ fn below(u: u64, n: u32) -> u32 {
     ((u128::from(u) * u128::from(n)) >> 64) as u32
 }
 
-fn mix(mut z: u64) -> u64 {
-    // splitmix64's finaliser: a bijection with full avalanche.
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The two uniforms of one task (executor key, then sample index), from its identity.
-pub fn task_draws(seed: u64, job: u32, stage: u32, task: u32) -> (u64, u64) {
-    let x = mix(mix(seed ^ 0x6d70_6461) ^ u64::from(job));
-    let x = mix(x ^ (u64::from(stage) << 32 | u64::from(task)));
-    (mix(x ^ 1), mix(x ^ 2))
-}
-
 /// Samples one task duration, in ms, from uniform `u`, and reports its wave.
 pub fn sample_duration(
     pools: &StagePools,
@@ -126,6 +111,7 @@ pub fn sample_duration(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seed::task_draws;
 
     const POINTS: [u32; 8] = [5, 10, 20, 40, 50, 60, 80, 100];
 

@@ -9,11 +9,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use super::durations::{History, KeyTable, sample_duration, task_draws};
+use super::durations::{History, KeyTable, sample_duration};
 use super::observation::{JobView, Observation, StageView};
 use super::reward::{AverageRewardRate, Objective};
 use super::stats::{EpisodeStats, EventCounts, TaskRecord, Wave, percentile};
 use super::{Action, ExecId, ExecutorKeys, JobId, SimConfig, SimError, StageId};
+use crate::seed::task_draws;
 use crate::workload::JobTrace;
 use crate::workload::arrivals::JobArrival;
 
@@ -161,7 +162,8 @@ pub struct Env {
 
 impl Env {
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
-        cfg.validate().map_err(SimError::Config)?;
+        cfg.validate()
+            .map_err(|e| SimError::Config(e.to_string()))?;
         let keys = KeyTable::new(
             &cfg.executor_data_points,
             cfg.executors,

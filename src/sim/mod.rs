@@ -4,6 +4,7 @@
 //! Nothing here knows about schedulers' insides or about neural networks: a scheduler sees
 //! an [`Observation`] and answers with an [`Action`].
 
+pub mod driver;
 pub mod durations;
 pub mod env;
 pub mod observation;
@@ -12,6 +13,8 @@ pub mod stats;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::validate::FieldError;
 
 pub use env::Env;
 pub use observation::{JobView, Observation, StageView};
@@ -102,20 +105,23 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.executors == 0 {
-            return Err("executors must be at least 1".into());
+            return Err(FieldError::new("executors", "must be at least 1"));
         }
         if self.executor_data_points.is_empty() {
-            return Err("executor_data_points must not be empty".into());
+            return Err(FieldError::new("executor_data_points", "must not be empty"));
         }
         if self.executor_data_points.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("executor_data_points must be strictly ascending".into());
+            return Err(FieldError::new(
+                "executor_data_points",
+                "must be strictly ascending",
+            ));
         }
         if self.executor_data_points[0] == 0 {
-            return Err("executor_data_points must be positive".into());
+            return Err(FieldError::new("executor_data_points", "must be positive"));
         }
-        self.reward.validate()
+        self.reward.validate().map_err(|e| e.within("reward"))
     }
 }
 

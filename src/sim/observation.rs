@@ -3,7 +3,7 @@
 //!
 //! The buffers are reused from decision to decision, so observing allocates nothing once
 //! they have grown to the episode's size. Heuristics and learned policies read the same
-//! struct; Decima's and MPDA's node features are derived from it.
+//! struct; Decima's and MPDA's node features are derived from it in `model::batch`.
 
 use super::{Action, JobId, StageId};
 
@@ -137,22 +137,5 @@ impl Observation {
         Action::Idle {
             executors: self.num_source_exec,
         }
-    }
-
-    /// Decima's five node features (`ActorAgent.translate_state`), with its constants.
-    pub fn decima_features(&self, s: usize) -> [f32; 5] {
-        let st = &self.stages[s];
-        let job = self.job_of(s);
-        [
-            job.exec_map as f32 / 20.0,
-            if self.is_source(st.job as usize) {
-                2.0
-            } else {
-                -2.0
-            },
-            self.num_source_exec as f32 / 20.0,
-            (f64::from(st.remaining_tasks()) * st.last_task_ms / 100_000.0) as f32,
-            st.remaining_tasks() as f32 / 200.0,
-        ]
     }
 }

@@ -43,15 +43,16 @@ impl Default for RewardConfig {
 }
 
 impl RewardConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::validate::FieldError> {
+        use crate::validate::FieldError;
         if !(self.scale.is_finite() && self.scale > 0.0) {
-            return Err(format!(
-                "reward.scale must be positive, found {}",
-                self.scale
+            return Err(FieldError::new(
+                "scale",
+                format!("must be positive, found {}", self.scale),
             ));
         }
         if self.differential && self.differential_window == 0 {
-            return Err("reward.differential_window must be at least 1".into());
+            return Err(FieldError::new("differential_window", "must be at least 1"));
         }
         Ok(())
     }

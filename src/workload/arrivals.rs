@@ -19,6 +19,14 @@ pub struct JobArrival {
 /// The jobs an episode runs, in arrival order (ties keep generation order).
 pub type JobSequence = Vec<JobArrival>;
 
+/// One episode to run: its job sequence and the seed of its random draws (task durations,
+/// and a scheduler's own stream; see `crate::seed`).
+#[derive(Debug, Clone)]
+pub struct Episode {
+    pub seed: u64,
+    pub jobs: JobSequence,
+}
+
 /// Which (size, query) pairs a generator samples from, uniformly and independently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobMix {
@@ -73,19 +81,27 @@ pub enum ArrivalProcess {
 }
 
 impl ArrivalProcess {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::validate::FieldError> {
+        use crate::validate::FieldError;
         match *self {
-            ArrivalProcess::Batch { jobs: 0 } => Err("batch arrivals need at least one job".into()),
+            ArrivalProcess::Batch { jobs: 0 } => Err(FieldError::new(
+                "jobs",
+                "batch arrivals need at least one job",
+            )),
             ArrivalProcess::Poisson {
                 init_jobs,
                 stream_jobs,
                 mean_interval_ms,
             } => {
                 if init_jobs + stream_jobs == 0 {
-                    Err("poisson arrivals need at least one job".into())
+                    Err(FieldError::new(
+                        "stream_jobs",
+                        "poisson arrivals need at least one job",
+                    ))
                 } else if !(mean_interval_ms.is_finite() && mean_interval_ms > 0.0) {
-                    Err(format!(
-                        "mean_interval_ms must be positive, found {mean_interval_ms}"
+                    Err(FieldError::new(
+                        "mean_interval_ms",
+                        format!("must be positive, found {mean_interval_ms}"),
                     ))
                 } else {
                     Ok(())

@@ -26,11 +26,8 @@ pub use input::{Codec, LogInput, discover};
 /// so that a user can look at the offending line directly.
 #[derive(Debug, Error)]
 pub enum EventLogError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     #[error("{}: {msg}", path.display())]
     Input { path: PathBuf, msg: String },
     #[error("{}:{line}: malformed JSON: {msg}", path.display())]

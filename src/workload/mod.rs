@@ -14,17 +14,15 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+pub use arrivals::{Episode, JobArrival, JobSequence};
 pub use trace::{JobTrace, StageTrace, WaveSamples};
 
 /// Every error names the file and, where it can, the field, so that a user can fix a bad
 /// trace without reading our code.
 #[derive(Debug, Error)]
 pub enum TraceError {
-    #[error("{}: cannot read: {source}", file.display())]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     #[error("{}: malformed JSON: {source}", file.display())]
     Json {
         file: PathBuf,
@@ -53,16 +51,12 @@ impl TraceError {
 
 /// Reads a file, transparently decompressing `.gz`.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, TraceError> {
-    let io = |source| TraceError::Io {
-        file: path.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
+    let raw = crate::io::read_bytes(path)?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(io)?;
+            .map_err(crate::io::FileError::on(path, "decompress"))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -147,16 +141,10 @@ impl TraceLibrary {
         };
         let read_dir = |d: &Path| -> Result<Vec<PathBuf>, TraceError> {
             let mut v = std::fs::read_dir(d)
-                .map_err(|source| TraceError::Io {
-                    file: d.to_path_buf(),
-                    source,
-                })?
+                .map_err(crate::io::FileError::on(d, "list"))?
                 .map(|e| e.map(|e| e.path()))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| TraceError::Io {
-                    file: d.to_path_buf(),
-                    source,
-                })?;
+                .map_err(crate::io::FileError::on(d, "list"))?;
             v.sort();
             Ok(v)
         };

@@ -49,10 +49,7 @@ impl Codec {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EventLogError + '_ {
-    move |source| EventLogError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| crate::io::FileError::on(path, "read")(source).into()
 }
 
 fn input_err(path: &Path, msg: impl Into<String>) -> EventLogError {

@@ -21,17 +21,14 @@ use thiserror::Error;
 use crate::sim::TaskRecord;
 
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
 #[derive(Debug, Error)]
 pub enum PlotError {
     #[error("{}: drawing failed: {msg}", file.display())]
     Draw { file: PathBuf, msg: String },
-    #[error("{}: cannot write: {source}", file.display())]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
 }
 
 /// One named curve.
@@ -125,10 +122,7 @@ fn save(stem: &Path, chart: &impl Chart) -> Result<(), PlotError> {
             .map_err(|e| draw_err(&png_path)(e.to_string()))?;
     }
     let png = encode_png(&rgb, w, h).map_err(|e| draw_err(&png_path)(e.to_string()))?;
-    crate::io::write_atomic(&png_path, &png).map_err(|source| PlotError::Io {
-        file: png_path.clone(),
-        source,
-    })?;
+    crate::io::write_file(&png_path, &png)?;
 
     let mut svg = String::new();
     {
@@ -137,10 +131,7 @@ fn save(stem: &Path, chart: &impl Chart) -> Result<(), PlotError> {
         root.present()
             .map_err(|e| draw_err(&svg_path)(e.to_string()))?;
     }
-    crate::io::write_atomic(&svg_path, svg.as_bytes()).map_err(|source| PlotError::Io {
-        file: svg_path,
-        source,
-    })
+    Ok(crate::io::write_file(&svg_path, svg.as_bytes())?)
 }
 
 fn with_ext(stem: &Path, ext: &str) -> PathBuf {

@@ -1,16 +1,18 @@
-//! A learned policy behind the `Scheduler` trait: the simulator's observation goes through
-//! the same graph batch and network as in training, and the action comes back as a stage
-//! and a parallelism limit.
+//! The adapter from a policy to the `Scheduler` trait: the simulator's observation goes
+//! through the same graph batch and network as in training, and the action comes back as a
+//! stage and a parallelism limit. It lives beside the model so that `sched/` (the trait and
+//! the heuristics) never depends on Burn.
 
 use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::{SchedError, Scheduler, SchedulerFactory, SchedulerSpec};
-use crate::model::batch::{GraphTensors, HostBatch};
-use crate::model::fast::FastPolicy;
-use crate::model::{Backend, Choice, Policy, PolicyConfig, decode};
+use super::batch::HostBatch;
+use super::fast::FastPolicy;
+use super::{Backend, Choice, Policy, PolicyConfig, decode, infer};
+use crate::sched::{SchedError, Scheduler, SchedulerFactory, SchedulerSpec};
+use crate::seed::{stream, stream_rng};
 use crate::sim::{Action, Observation};
 
 /// Names that build a learned scheduler: the presets.
@@ -81,7 +83,7 @@ impl Scheduler for LearnedScheduler {
     }
 
     fn reset(&mut self, seed: u64) {
-        self.rng = Pcg64Mcg::seed_from_u64(seed ^ 0x1ea7_ed00_0000_0001);
+        self.rng = stream_rng(seed, stream::LEARNED_ACTIONS);
     }
 
     fn decide(&mut self, obs: &Observation) -> Action {
@@ -101,18 +103,8 @@ impl Scheduler for LearnedScheduler {
                 (d.stage, d.limit)
             }
             Engine::Burn(policy, device) => {
-                let out = policy.forward(&GraphTensors::new(&self.host, self.cfg.needs(), device));
-                let stage = out
-                    .stage_logp
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32 log-probs");
-                let limit = out
-                    .limit_logp
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32 log-probs");
-                let d = decode(&self.host, &stage, &limit, 0, choice);
+                let out = infer(policy, &self.host, self.cfg.needs(), device);
+                let d = decode(&self.host, &out.stage_logp, &out.limit_logp, 0, choice);
                 (d.stage, d.limit)
             }
         };
@@ -167,7 +159,7 @@ impl LearnedFactory {
             None => {
                 let mut cfg = PolicyConfig::preset(&spec.name)
                     .ok_or_else(|| err("not a learned preset".into()))?;
-                cfg.seed = spec.get_f64("seed", 0.0)? as u64;
+                cfg.seed = spec.get_u64("seed", 0)?;
                 (cfg.init(&device), cfg)
             }
         };

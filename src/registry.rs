@@ -1,0 +1,64 @@
+//! Building any scheduler from its name, `name[key=value,...]`: the heuristics of `sched`
+//! and the learned policies of `model`. It sits above both, so that neither depends on
+//! the other.
+
+use crate::model::Backend;
+use crate::model::scheduler::{LEARNED, LearnedFactory};
+use crate::sched::{HEURISTICS, SchedError, SchedulerFactory, SchedulerSpec};
+
+/// What `mpda schedulers` prints for the learned presets.
+const LEARNED_HELP: &str = "a learned policy: [model=PATH or NAME in models/, greedy=true|false]; \
+     without model, an untrained one [seed=N]";
+
+/// Every scheduler name with a line of help, heuristics first.
+pub fn catalogue() -> Vec<(String, &'static str)> {
+    HEURISTICS
+        .iter()
+        .map(|&(name, help)| (name.to_string(), help))
+        .chain(std::iter::once((LEARNED.join(" | "), LEARNED_HELP)))
+        .collect()
+}
+
+/// A factory for any scheduler name: heuristics directly, learned presets by loading (or
+/// initialising) their model once on `backend`. Every parameter is checked here, before
+/// anything runs.
+pub fn factory(
+    spec: &SchedulerSpec,
+    backend: Backend,
+) -> Result<Box<dyn SchedulerFactory>, SchedError> {
+    if LEARNED.contains(&spec.name.as_str()) {
+        return Ok(Box::new(LearnedFactory::from_spec(spec, backend)?));
+    }
+    if !HEURISTICS.iter().any(|h| h.0 == spec.name) {
+        let known: Vec<&str> = HEURISTICS
+            .iter()
+            .map(|h| h.0)
+            .chain(LEARNED.iter().copied())
+            .collect();
+        return Err(SchedError::Spec {
+            spec: spec.to_string(),
+            msg: format!(
+                "unknown scheduler \"{}\" (known: {})",
+                spec.name,
+                known.join(", ")
+            ),
+        });
+    }
+    spec.build()?;
+    Ok(Box::new(spec.clone()))
+}
+
+/// Factories for a list of specs as the command line gives them (each entry may hold
+/// several, comma-separated).
+pub fn factories(
+    specs: &[String],
+    backend: Backend,
+) -> Result<Vec<Box<dyn SchedulerFactory>>, SchedError> {
+    let mut out = Vec::new();
+    for s in specs {
+        for spec in SchedulerSpec::parse_list(s)? {
+            out.push(factory(&spec, backend)?);
+        }
+    }
+    Ok(out)
+}
