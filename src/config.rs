@@ -40,8 +40,8 @@ pub enum ConfigError {
     #[error("{}: {msg}", file.display())]
     Invalid { file: PathBuf, msg: String },
     /// A value out of its range.
-    #[error("{}: {source}", file.display())]
-    Field { file: PathBuf, source: FieldError },
+    #[error("{}: {error}", file.display())]
+    Field { file: PathBuf, error: FieldError },
     #[error(transparent)]
     Trace(#[from] TraceError),
 }
@@ -49,9 +49,9 @@ pub enum ConfigError {
 impl ConfigError {
     /// For `map_err`: a field error found in the config read from `file`.
     pub fn field(file: &Path) -> impl FnOnce(FieldError) -> ConfigError + '_ {
-        move |source| ConfigError::Field {
+        move |error| ConfigError::Field {
             file: file.to_path_buf(),
-            source,
+            error,
         }
     }
 }
@@ -303,16 +303,46 @@ pub struct PreparedEval {
     pub workload: ResolvedWorkload,
 }
 
-/// What the command line's workload flags set on top of a config (`None`: leave it).
-#[derive(Debug, Clone, Default)]
+/// What the command line's workload flags set on top of a config (`None`: leave it). The
+/// flags of `mpda eval` and `mpda bench`, declared here so that the overlay and its flags
+/// are one piece of code.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct EvalFlags {
+    /// Trace folder: DIR/<size>/<query>.json[.gz].
+    #[arg(long)]
     pub traces: Option<PathBuf>,
-    pub replay: Option<ReplayConfig>,
-    pub arrivals: Option<ArrivalProcess>,
+    /// Replay the job sequences of a file in reference-episodes.json format.
+    #[arg(long, requires = "scenario")]
+    pub replay: Option<PathBuf>,
+    /// Scenario of the replay file.
+    #[arg(long, requires = "replay")]
+    pub scenario: Option<String>,
+    /// Batch arrivals: N jobs at t = 0.
+    #[arg(long, conflicts_with_all = ["replay", "stream"])]
+    pub batch: Option<usize>,
+    /// Poisson arrivals: N jobs after the initial ones.
+    #[arg(long)]
+    pub stream: Option<usize>,
+    /// Jobs present at t = 0 with --stream.
+    #[arg(long, default_value_t = 1, requires = "stream")]
+    pub init_jobs: usize,
+    /// Mean gap between arrivals with --stream, seconds.
+    #[arg(long, default_value_t = 25.0, requires = "stream")]
+    pub interval_s: f64,
+    /// Sizes to sample, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
     pub sizes: Option<Vec<String>>,
+    /// Queries to sample, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
     pub queries: Option<Vec<String>>,
+    /// Number of executors (overrides the config and the replay scenario).
+    #[arg(long)]
     pub executors: Option<u32>,
+    /// Number of episodes (for a replay: its first N episodes).
+    #[arg(long)]
     pub seeds: Option<usize>,
+    /// Seed of the first episode.
+    #[arg(long)]
     pub first_seed: Option<u64>,
 }
 
@@ -322,12 +352,24 @@ impl EvalFlags {
         if let Some(t) = &self.traces {
             w.traces = t.clone();
         }
-        if let Some(r) = &self.replay {
-            w.replay = Some(r.clone());
+        if let (Some(file), Some(scenario)) = (&self.replay, &self.scenario) {
+            w.replay = Some(ReplayConfig {
+                file: file.clone(),
+                scenario: scenario.clone(),
+            });
             w.arrivals = None;
         }
-        if let Some(a) = &self.arrivals {
-            w.arrivals = Some(a.clone());
+        let arrivals = match (self.batch, self.stream) {
+            (Some(jobs), _) => Some(ArrivalProcess::Batch { jobs }),
+            (None, Some(stream_jobs)) => Some(ArrivalProcess::Poisson {
+                init_jobs: self.init_jobs,
+                stream_jobs,
+                mean_interval_ms: self.interval_s * 1000.0,
+            }),
+            (None, None) => None,
+        };
+        if arrivals.is_some() {
+            w.arrivals = arrivals;
             w.replay = None;
         }
         if self.sizes.is_some() {
@@ -354,7 +396,9 @@ impl EvalFlags {
             "sim.executors" if self.executors.is_some() => "--executors",
             "eval.seeds" if self.seeds.is_some() => "--seeds",
             "eval.seeds" if self.first_seed.is_some() => "--first-seed",
-            f if f.starts_with("workload.arrivals") && self.arrivals.is_some() => {
+            f if f.starts_with("workload.arrivals")
+                && (self.batch.is_some() || self.stream.is_some()) =>
+            {
                 "--batch/--stream/--init-jobs/--interval-s"
             }
             _ => return e,

@@ -8,24 +8,25 @@ use thiserror::Error;
 
 /// A file could not be read or written: names the file and what the system said.
 #[derive(Debug, Error)]
-#[error("{}: cannot {op}: {source}", file.display())]
+#[error("{}: cannot {op}: {error}", file.display())]
 pub struct FileError {
     pub file: PathBuf,
     /// "read", "write", "list", ...
     pub op: &'static str,
-    pub source: std::io::Error,
+    /// Not a `source`: the message already says it, and error chains would say it twice.
+    pub error: std::io::Error,
 }
 
 impl FileError {
     /// For `map_err`: an I/O error on `file` while doing `op`.
     pub fn on(file: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FileError {
         let file = file.to_path_buf();
-        move |source| FileError { file, op, source }
+        move |error| FileError { file, op, error }
     }
 
     /// Whether the file does not exist (callers that treat "absent" as "empty").
     pub fn is_not_found(&self) -> bool {
-        self.source.kind() == std::io::ErrorKind::NotFound
+        self.error.kind() == std::io::ErrorKind::NotFound
     }
 }
 

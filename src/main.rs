@@ -7,10 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use mpda::config::{Config, EvalConfig, EvalFlags, PreparedEval, ReplayConfig};
+use mpda::config::{Config, EvalConfig, EvalFlags, PreparedEval};
 use mpda::eval::run::{format_table, run_eval, scheduler_count, write_json};
 use mpda::sched::SchedulerSpec;
-use mpda::workload::arrivals::ArrivalProcess;
 
 #[derive(Parser)]
 #[command(
@@ -108,42 +107,8 @@ struct WorkloadArgs {
     /// Experiment config (TOML); flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Trace folder: DIR/<size>/<query>.json[.gz].
-    #[arg(long)]
-    traces: Option<PathBuf>,
-    /// Replay the job sequences of a file in reference-episodes.json format.
-    #[arg(long, requires = "scenario")]
-    replay: Option<PathBuf>,
-    /// Scenario of the replay file.
-    #[arg(long, requires = "replay")]
-    scenario: Option<String>,
-    /// Batch arrivals: N jobs at t = 0.
-    #[arg(long, conflicts_with_all = ["replay", "stream"])]
-    batch: Option<usize>,
-    /// Poisson arrivals: N jobs after the initial ones.
-    #[arg(long)]
-    stream: Option<usize>,
-    /// Jobs present at t = 0 with --stream.
-    #[arg(long, default_value_t = 1, requires = "stream")]
-    init_jobs: usize,
-    /// Mean gap between arrivals with --stream, seconds.
-    #[arg(long, default_value_t = 25.0, requires = "stream")]
-    interval_s: f64,
-    /// Sizes to sample, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    sizes: Option<Vec<String>>,
-    /// Queries to sample, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    queries: Option<Vec<String>>,
-    /// Number of executors (overrides the config and the replay scenario).
-    #[arg(long)]
-    executors: Option<u32>,
-    /// Number of episodes (for a replay: its first N episodes).
-    #[arg(long)]
-    seeds: Option<usize>,
-    /// Seed of the first episode.
-    #[arg(long)]
-    first_seed: Option<u64>,
+    #[command(flatten)]
+    flags: EvalFlags,
     /// Worker threads for episodes (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -211,7 +176,11 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Trace(TraceCommand::Check { dir }) => cmd_trace_check(&dir),
+        Command::Trace(TraceCommand::Check { dir }) => {
+            let lib = mpda::workload::TraceLibrary::load_dir(&dir)?;
+            println!("{}", mpda::workload::info::check_summary(&lib));
+            Ok(())
+        }
         Command::Trace(TraceCommand::Import(a)) => cmd_trace_import(&a),
         Command::Trace(TraceCommand::Info { dir, markdown }) => cmd_trace_info(&dir, markdown),
         Command::Train(a) => cmd_train(a),
@@ -234,6 +203,8 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
 fn cmd_train(a: TrainArgs) -> Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
+
+    use mpda::rl::console;
     set_threads(a.threads)?;
     let backend = parse_device(&a.device)?;
     let text = mpda::io::read_text(&a.config)?;
@@ -252,21 +223,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let mut trainer =
         mpda::rl::Trainer::new(cfg.clone(), &text, &a.config, &a.runs, backend, a.resume)?;
     let done = trainer.state().iteration;
-    eprintln!(
-        "{}: {} ({}), {} iterations{}; held-out {} on {} seeds: {:.2} s",
-        cfg.name,
-        cfg.model.preset,
-        format!("{:?}", cfg.train.algorithm).to_lowercase(),
-        cfg.train.iterations,
-        if done > 0 {
-            format!(", resuming after iteration {done}")
-        } else {
-            String::new()
-        },
-        cfg.eval.baseline,
-        cfg.eval.seeds,
-        trainer.baseline_jct()
-    );
+    eprintln!("{}", console::header(&cfg, done, trainer.baseline_jct()));
     let pb = ProgressBar::new(cfg.train.iterations as u64);
     pb.set_style(
         ProgressStyle::with_template(
@@ -281,19 +238,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             last_eval = Some(e);
         }
         pb.set_position(m.iteration as u64);
-        pb.set_message(format!(
-            "JCT {:.1} s | held-out {} | H {:.3} | pi {:.4} v {:.4} | {:.0} steps/s",
-            m.train_avg_jct_s,
-            last_eval.map_or("-".into(), |e| format!(
-                "{e:.2} s ({:.3}x {})",
-                e / m.baseline_avg_jct_s,
-                "fair"
-            )),
-            m.entropy,
-            m.policy_loss,
-            m.value_loss,
-            m.decisions_per_s
-        ));
+        pb.set_message(console::progress(m, last_eval, &cfg.eval.baseline));
         if m.eval_avg_jct_s.is_some() {
             let line = format!(
                 "iter {:>5}  {:>8.1} s  {}",
@@ -310,60 +255,18 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         }
     })?;
     pb.finish();
-    let st = trainer.state();
-    match outcome {
-        mpda::rl::Outcome::Interrupted => eprintln!(
-            "interrupted: checkpoint of iteration {} in {}; continue with --resume",
-            st.iteration,
-            trainer.run_dir().display()
-        ),
-        mpda::rl::Outcome::Finished => eprintln!(
-            "done: {} iterations in {:.1} s; best held-out {} at iteration {}; beat the baseline at {}",
-            st.iteration,
-            st.elapsed_s,
-            st.best_eval_jct_s
-                .map_or("-".into(), |v| format!("{v:.2} s")),
-            st.best_iteration.map_or("-".into(), |v| v.to_string()),
-            st.beat_baseline_at_s
-                .map_or("never".into(), |v| format!("{v:.1} s")),
-        ),
-    }
+    let line = console::outcome(outcome, trainer.state(), trainer.run_dir());
+    eprintln!("{line}");
     Ok(())
 }
 
 impl WorkloadArgs {
-    /// The flags as the library's overlay on a config.
-    fn flags(&self) -> EvalFlags {
-        EvalFlags {
-            traces: self.traces.clone(),
-            replay: self
-                .replay
-                .clone()
-                .zip(self.scenario.clone())
-                .map(|(file, scenario)| ReplayConfig { file, scenario }),
-            arrivals: match (self.batch, self.stream) {
-                (Some(jobs), _) => Some(ArrivalProcess::Batch { jobs }),
-                (None, Some(stream_jobs)) => Some(ArrivalProcess::Poisson {
-                    init_jobs: self.init_jobs,
-                    stream_jobs,
-                    mean_interval_ms: self.interval_s * 1000.0,
-                }),
-                (None, None) => None,
-            },
-            sizes: self.sizes.clone(),
-            queries: self.queries.clone(),
-            executors: self.executors,
-            seeds: self.seeds,
-            first_seed: self.first_seed,
-        }
-    }
-
     /// The config with the flags on top, its traces loaded and its episodes drawn.
     fn prepare(&self) -> Result<(PreparedEval, PathBuf)> {
         set_threads(self.threads)?;
-        let flags = self.flags();
-        let (cfg, origin) = EvalConfig::from_command_line(self.config.as_deref(), &flags)?;
-        let p = cfg.prepare(&origin, &flags)?;
+        let flags = &self.flags;
+        let (cfg, origin) = EvalConfig::from_command_line(self.config.as_deref(), flags)?;
+        let p = cfg.prepare(&origin, flags)?;
         if p.workload.episodes.is_empty() {
             bail!("no episodes to run (seeds = {})", p.cfg.eval.seeds);
         }
@@ -433,13 +336,8 @@ fn cmd_report(a: &ReportArgs) -> Result<()> {
     let result = exp.run(&|| pb.inc(1))?;
     pb.finish_and_clear();
     let files = mpda::eval::report::write_report(&exp, &result, &out)?;
-    for s in &result.settings {
-        if let Some(a) = &s.alpha_sweep {
-            eprintln!(
-                "{}: opt-weighted-fair alpha = {}",
-                s.setting.label, a.best_alpha
-            );
-        }
+    for line in result.tuned_alphas() {
+        eprintln!("{line}");
     }
     eprintln!(
         "wrote {} files to {} in {:.1} s",
@@ -470,20 +368,6 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn cmd_trace_check(dir: &Path) -> Result<()> {
-    let lib = mpda::workload::TraceLibrary::load_dir(dir)?;
-    let stages: usize = lib.jobs().iter().map(|j| j.stages.len()).sum();
-    let tasks: u64 = lib.jobs().iter().map(|j| j.num_tasks()).sum();
-    println!(
-        "{}: {} jobs ({} sizes x {} queries), {stages} stages, {tasks} tasks: all valid",
-        dir.display(),
-        lib.jobs().len(),
-        lib.sizes().len(),
-        lib.queries().len()
-    );
-    Ok(())
-}
-
 fn cmd_trace_import(a: &ImportArgs) -> Result<()> {
     use mpda::workload::eventlog;
     let opts = eventlog::ImportOptions {
@@ -492,10 +376,10 @@ fn cmd_trace_import(a: &ImportArgs) -> Result<()> {
         group_property: a.group_property.clone(),
     };
     let import = eventlog::import(&a.inputs, &opts).context("importing event logs")?;
+    for w in &import.warnings {
+        eprintln!("warning: {w}");
+    }
     if import.jobs.is_empty() {
-        for w in &import.warnings {
-            eprintln!("warning: {w}");
-        }
         bail!(
             "no logical job to import from {} application(s) (grouped by {})",
             import.apps.len(),
@@ -504,49 +388,14 @@ fn cmd_trace_import(a: &ImportArgs) -> Result<()> {
     }
     let files = eventlog::write_traces(&import, &a.out, a.gzip)
         .with_context(|| format!("writing traces to {}", a.out.display()))?;
-    for (job, file) in import.jobs.iter().zip(&files) {
-        let keys: Vec<String> = job.runs.iter().map(|r| r.2.to_string()).collect();
-        println!(
-            "{}: group {}, {} stages, {} tasks, executors {} ({} run(s))",
-            file.display(),
-            job.group,
-            job.trace.stages.len(),
-            job.trace.num_tasks(),
-            keys.join(","),
-            job.runs.len()
-        );
-    }
-    for w in &import.warnings {
-        eprintln!("warning: {w}");
-    }
-    let versions: std::collections::BTreeSet<&str> = import
-        .apps
-        .iter()
-        .filter_map(|a| a.spark_version.as_deref())
-        .collect();
-    println!(
-        "imported {} group(s) from {} application(s) (Spark {}): {} stages, {} tasks, {} \
-         task samples; {} job(s) without {} dropped, {} group(s) dropped, {} warning(s)",
-        import.jobs.len(),
-        import.apps.len(),
-        versions.into_iter().collect::<Vec<_>>().join(", "),
-        import.num_stages(),
-        import.num_tasks(),
-        import.num_samples(),
-        import.counts.jobs_without_group,
-        opts.group_property,
-        import.counts.groups_dropped,
-        import.warnings.len()
-    );
+    print!("{}", import.summary(&files));
     Ok(())
 }
 
 fn cmd_trace_info(dir: &Path, markdown: bool) -> Result<()> {
+    use mpda::workload::info;
     let lib = mpda::workload::TraceLibrary::load_dir(dir)?;
-    let (rows, total) = mpda::workload::info::library_stats(&lib);
-    print!(
-        "{}",
-        mpda::workload::info::format_table(&rows, &total, markdown)
-    );
+    let (rows, total) = info::library_stats(&lib);
+    print!("{}", info::format_table(&rows, &total, markdown));
     Ok(())
 }

@@ -40,10 +40,10 @@ pub fn bench(
     repeat: usize,
     on_episode: &dyn Fn(),
 ) -> Result<BenchResult, EvalError> {
-    let sim_err = |source| EvalError::Sim {
+    let sim_err = |error| EvalError::Sim {
         scheduler: spec.to_string(),
         seed: 0,
-        source,
+        error,
     };
     let mut env = Env::new(sim.clone()).map_err(sim_err)?;
     let jobs: usize = episodes.iter().map(|e| e.jobs.len()).sum();

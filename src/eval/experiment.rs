@@ -39,11 +39,11 @@ pub enum ExperimentError {
     },
     #[error(transparent)]
     Eval(#[from] EvalError),
-    #[error("{}: {field}: {source}", file.display())]
+    #[error("{}: {field}: {error}", file.display())]
     Sched {
         file: PathBuf,
         field: String,
-        source: SchedError,
+        error: SchedError,
     },
 }
 
@@ -241,6 +241,22 @@ pub struct ExperimentResult {
     pub settings: Vec<SettingResult>,
 }
 
+impl ExperimentResult {
+    /// One line per setting whose weighted fair was tuned: the α chosen.
+    pub fn tuned_alphas(&self) -> Vec<String> {
+        self.settings
+            .iter()
+            .filter_map(|s| {
+                let a = s.alpha_sweep.as_ref()?;
+                Some(format!(
+                    "{}: {OPT_WEIGHTED_FAIR} alpha = {}",
+                    s.setting.label, a.best_alpha
+                ))
+            })
+            .collect()
+    }
+}
+
 /// Overrides from the command line, for quick runs.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -302,10 +318,10 @@ impl Experiment {
         let mut entries = Vec::new();
         for (i, s) in cfg.run.schedulers.iter().enumerate() {
             let at = format!("run.schedulers[{i}]");
-            let sched_err = |source| ExperimentError::Sched {
+            let sched_err = |error| ExperimentError::Sched {
                 file: origin.to_path_buf(),
                 field: at.clone(),
-                source,
+                error,
             };
             let spec = SchedulerSpec::parse(s).map_err(sched_err)?;
             let factory = crate::registry::factory(&spec, crate::model::Backend::default())
@@ -528,10 +544,10 @@ impl Experiment {
             record_tasks: true,
             ..sim.clone()
         };
-        let sim_err = |scheduler: &str, source| EvalError::Sim {
+        let sim_err = |scheduler: &str, error| EvalError::Sim {
             scheduler: scheduler.to_string(),
             seed: episode.seed,
-            source,
+            error,
         };
         let mut env = Env::new(cfg).map_err(|e| sim_err("gantt", e))?;
         let mut obs = Observation::default();

@@ -32,11 +32,11 @@ pub fn run_episode(
 pub enum EvalError {
     #[error(transparent)]
     Sched(#[from] SchedError),
-    #[error("scheduler {scheduler}, episode with seed {seed}: {source}")]
+    #[error("scheduler {scheduler}, episode with seed {seed}: {error}")]
     Sim {
         scheduler: String,
         seed: u64,
-        source: SimError,
+        error: SimError,
     },
 }
 
@@ -115,14 +115,14 @@ pub fn evaluate(
                 let env = env.as_mut().map_err(|err| EvalError::Sim {
                     scheduler: schedulers[s].label(),
                     seed: episodes[e].seed,
-                    source: err.clone(),
+                    error: err.clone(),
                 })?;
                 let mut sched = schedulers[s].build()?;
-                let r = run_episode(env, sched.as_mut(), &episodes[e], obs).map_err(|source| {
+                let r = run_episode(env, sched.as_mut(), &episodes[e], obs).map_err(|error| {
                     EvalError::Sim {
                         scheduler: schedulers[s].label(),
                         seed: episodes[e].seed,
-                        source,
+                        error,
                     }
                 });
                 on_done();

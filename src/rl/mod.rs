@@ -8,6 +8,7 @@ pub mod adam;
 pub mod advantage;
 pub mod checkpoint;
 pub mod config;
+pub mod console;
 pub mod learner;
 pub mod rollout;
 pub mod trainer;

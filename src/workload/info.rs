@@ -190,3 +190,16 @@ pub fn format_table(rows: &[TraceStats], total: &TraceStats, markdown: bool) -> 
     }
     out
 }
+
+/// What `mpda trace check` prints for a library that loaded: every trace is valid.
+pub fn check_summary(lib: &TraceLibrary) -> String {
+    let stages: usize = lib.jobs().iter().map(|j| j.stages.len()).sum();
+    let tasks: u64 = lib.jobs().iter().map(|j| j.num_tasks()).sum();
+    format!(
+        "{}: {} jobs ({} sizes x {} queries), {stages} stages, {tasks} tasks: all valid",
+        lib.dir.display(),
+        lib.jobs().len(),
+        lib.sizes().len(),
+        lib.queries().len()
+    )
+}

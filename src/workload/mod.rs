@@ -23,10 +23,10 @@ pub use trace::{JobTrace, StageTrace, WaveSamples};
 pub enum TraceError {
     #[error(transparent)]
     File(#[from] crate::io::FileError),
-    #[error("{}: malformed JSON: {source}", file.display())]
+    #[error("{}: malformed JSON: {error}", file.display())]
     Json {
         file: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A missing, mistyped or invalid field.
     #[error("{}: {field}: {msg}", file.display())]
@@ -70,9 +70,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, TraceError> {
     let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|source| TraceError::Json {
+        serde_json::from_slice(bytes).map_err(|error| TraceError::Json {
             file: file.to_path_buf(),
-            source,
+            error,
         })?;
     from_value(file, value)
 }

@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use super::TraceError;
 use super::trace::{JobTrace, ShuffleStats, StageTrace, TraceFile, WaveSamples};
+use crate::io::FileError;
 pub use groups::{GroupCounts, GroupRun, RunStage};
 pub use input::{Codec, LogInput, discover};
 
@@ -59,11 +60,6 @@ pub enum EventLogError {
     Options { msg: String },
     #[error(transparent)]
     Trace(#[from] TraceError),
-    #[error("{}: cannot write: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
 }
 
 /// A problem that does not make the import wrong, reported and counted.
@@ -135,6 +131,47 @@ pub struct Import {
 }
 
 impl Import {
+    /// What `mpda trace import` prints: a line per written trace (`files`, in job order),
+    /// then the totals.
+    pub fn summary(&self, files: &[PathBuf]) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (job, file) in self.jobs.iter().zip(files) {
+            let keys: Vec<String> = job.runs.iter().map(|r| r.2.to_string()).collect();
+            let _ = writeln!(
+                out,
+                "{}: group {}, {} stages, {} tasks, executors {} ({} run(s))",
+                file.display(),
+                job.group,
+                job.trace.stages.len(),
+                job.trace.num_tasks(),
+                keys.join(","),
+                job.runs.len()
+            );
+        }
+        let versions: std::collections::BTreeSet<&str> = self
+            .apps
+            .iter()
+            .filter_map(|a| a.spark_version.as_deref())
+            .collect();
+        let _ = writeln!(
+            out,
+            "imported {} group(s) from {} application(s) (Spark {}): {} stages, {} tasks, {} \
+             task samples; {} job(s) without {} dropped, {} group(s) dropped, {} warning(s)",
+            self.jobs.len(),
+            self.apps.len(),
+            versions.into_iter().collect::<Vec<_>>().join(", "),
+            self.num_stages(),
+            self.num_tasks(),
+            self.num_samples(),
+            self.counts.jobs_without_group,
+            self.options.group_property,
+            self.counts.groups_dropped,
+            self.warnings.len()
+        );
+        out
+    }
+
     pub fn num_stages(&self) -> usize {
         self.jobs.iter().map(|j| j.trace.stages.len()).sum()
     }
@@ -452,10 +489,8 @@ pub fn write_traces(
     let mut written = Vec::with_capacity(import.jobs.len());
     for job in &import.jobs {
         let file = TraceFile::from_job(&job.trace, job.source.clone());
-        let mut json = serde_json::to_vec(&file).map_err(|e| EventLogError::Write {
-            path: dir.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let mut json = serde_json::to_vec(&file)
+            .map_err(|e| FileError::on(&dir, "write")(std::io::Error::other(e)))?;
         json.push(b'\n');
         let stem = &job.trace.query;
         let (path, other) = if gzip {
@@ -469,24 +504,19 @@ pub fn write_traces(
                 dir.join(format!("{stem}.json.gz")),
             )
         };
-        let write_err = |source| EventLogError::Write {
-            path: path.clone(),
-            source,
-        };
+        let write_err = FileError::on(&path, "write");
         let bytes = if gzip {
             use std::io::Write;
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            enc.write_all(&json).map_err(write_err)?;
-            enc.finish().map_err(write_err)?
+            enc.write_all(&json)
+                .map_err(FileError::on(&path, "write"))?;
+            enc.finish().map_err(FileError::on(&path, "write"))?
         } else {
             json
         };
         crate::io::write_atomic(&path, &bytes).map_err(write_err)?;
         if other.exists() {
-            std::fs::remove_file(&other).map_err(|source| EventLogError::Write {
-                path: other.clone(),
-                source,
-            })?;
+            std::fs::remove_file(&other).map_err(FileError::on(&other, "remove"))?;
         }
         written.push(path);
     }
