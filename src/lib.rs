@@ -1,7 +1,12 @@
-//! mpda: a lab for scheduling Apache Spark jobs, with a Decima-faithful cluster simulator,
-//! heuristic schedulers and (in later modules) learned ones.
+//! mpda: a lab for scheduling Apache Spark jobs: a Decima-faithful cluster simulator,
+//! heuristic schedulers, and learned ones (Decima, MPDA, branching A3C) built on Burn and
+//! trained with PPO, A2C or REINFORCE.
 //!
-//! Data flows one way: `workload` (traces, arrivals) → `sim` ⇄ `sched` → `eval`.
+//! Data flows one way: `workload` (traces, arrivals, episodes) → `sim` ⇄ `sched` (the
+//! trait and the heuristics) and `model` (networks, and the adapter to the trait) →
+//! `eval` (evaluation, experiments, reports) and `rl` (training). `io`, `validate` and
+//! `seed` are the foundation; `registry` builds any scheduler by name; `config` is the
+//! config pattern. `docs/architecture.md` says what may import what.
 
 pub mod config;
 pub mod eval;

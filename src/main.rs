@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use mpda::config::{Config, EvalConfig, EvalFlags, PreparedEval};
 use mpda::eval::run::{format_table, run_eval, scheduler_count, write_json};
+use mpda::model::Backend;
 use mpda::sched::SchedulerSpec;
 
 #[derive(Parser)]
@@ -53,7 +54,7 @@ struct TrainArgs {
     runs: PathBuf,
     /// Where the network trains: cpu (default), wgpu or cuda (needs the cargo feature).
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: Backend,
     /// Worker threads (default: all cores). Results are bit-identical for a given count.
     #[arg(long)]
     threads: Option<usize>,
@@ -127,7 +128,7 @@ struct EvalArgs {
     json: Option<PathBuf>,
     /// Where learned models run: cpu (default), wgpu or cuda (needs the cargo feature).
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: Backend,
 }
 
 #[derive(Args)]
@@ -206,7 +207,6 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
 
     use mpda::rl::console;
     set_threads(a.threads)?;
-    let backend = parse_device(&a.device)?;
     let text = mpda::io::read_text(&a.config)?;
     let mut cfg = mpda::rl::TrainConfig::parse(&text, &a.config)?;
     if let Some(n) = a.iterations {
@@ -221,7 +221,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             .context("installing the signal handler")?;
     }
     let mut trainer =
-        mpda::rl::Trainer::new(cfg.clone(), &text, &a.config, &a.runs, backend, a.resume)?;
+        mpda::rl::Trainer::new(cfg.clone(), &text, &a.config, &a.runs, a.device, a.resume)?;
     let done = trainer.state().iteration;
     eprintln!("{}", console::header(&cfg, done, trainer.baseline_jct()));
     let pb = ProgressBar::new(cfg.train.iterations as u64);
@@ -287,7 +287,6 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 
 fn cmd_eval(a: EvalArgs) -> Result<()> {
     let (p, origin) = a.workload.prepare()?;
-    let backend = parse_device(&a.device)?;
     let eps = &p.workload.episodes;
     let count = scheduler_count(&p, &a.schedulers);
     eprintln!(
@@ -298,7 +297,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     );
     let pb = progress((eps.len() * count) as u64, "episodes");
     let t0 = Instant::now();
-    let results = run_eval(&p, &origin, &a.schedulers, backend, &|| pb.inc(1))?;
+    let results = run_eval(&p, &origin, &a.schedulers, a.device, &|| pb.inc(1))?;
     pb.finish_and_clear();
     print!("{}", format_table(&results));
     eprintln!("({:.2} s)", t0.elapsed().as_secs_f64());
@@ -307,12 +306,6 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
-}
-
-fn parse_device(device: &str) -> Result<mpda::model::Backend> {
-    device
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--device: {e}"))
 }
 
 fn cmd_report(a: &ReportArgs) -> Result<()> {
