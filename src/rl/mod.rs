@@ -9,6 +9,8 @@ pub mod advantage;
 pub mod checkpoint;
 pub mod config;
 pub mod learner;
+pub mod metrics;
+pub mod plan;
 pub mod rollout;
 pub mod trainer;
 
@@ -17,7 +19,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use config::{Algorithm, TrainConfig};
-pub use trainer::{IterationMetrics, Outcome, Trainer};
+pub use metrics::IterationMetrics;
+pub use trainer::{Outcome, Trainer};
 
 /// Maps an I/O error on `file` to [`RlError::Io`].
 pub(crate) fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> RlError + '_ {
@@ -48,4 +51,6 @@ pub enum RlError {
     Sched(#[from] crate::sched::SchedError),
     #[error(transparent)]
     Plot(#[from] crate::eval::plot::PlotError),
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
 }
