@@ -1,6 +1,9 @@
 //! Advantages: generalised advantage estimation with the critic (PPO, A2C), and Decima's
-//! input-dependent baseline (REINFORCE).
+//! input-dependent baseline (REINFORCE); and [`samples`], which turns an iteration's
+//! trajectories into the learner's samples by whichever of the two is configured.
 
+use super::config::{AdvantageKind, TrainSettings};
+use super::learner::Sample;
 use super::rollout::Trajectory;
 
 /// How much the rest of an episode counts, seen from one decision earlier: `gamma` per
@@ -152,6 +155,72 @@ pub fn decima_advantages(
         })
         .collect();
     (advantages, returns)
+}
+
+/// The samples of one iteration's trajectories, with advantages and value targets by the
+/// configured estimator (GAE per trajectory, or Decima's baseline per group of rollouts of
+/// the same sequence), then normalised over the whole iteration if configured.
+///
+/// It lives beside the estimators rather than in the training loop because the order in
+/// which samples are assembled is part of the result: the learner shuffles them by index,
+/// so this order, like the arithmetic, must not change for checkpoints to stay identical.
+pub fn samples(t: &TrainSettings, trajs: &[Trajectory]) -> Vec<Sample> {
+    let mut samples = Vec::with_capacity(trajs.iter().map(Trajectory::len).sum());
+    let discount = Discount {
+        gamma: t.gamma,
+        time_constant_ms: t.discount_time_s.map(|s| s * 1000.0),
+    };
+    match t.advantage_kind() {
+        AdvantageKind::Gae => {
+            let (mut adv, mut ret) = (Vec::new(), Vec::new());
+            for (i, tr) in trajs.iter().enumerate() {
+                gae(tr, discount, t.gae_lambda, &mut adv, &mut ret);
+                for s in 0..tr.len() {
+                    samples.push(Sample {
+                        traj: i as u32,
+                        step: s as u32,
+                        advantage: adv[s],
+                        target: ret[s],
+                    });
+                }
+            }
+        }
+        AdvantageKind::Rollouts => {
+            // A critic, when there is one, still learns the return-to-go: its loss is
+            // then a diagnostic, and it is ready for a later switch to GAE.
+            for q in 0..t.sequences {
+                let idx: Vec<usize> = (0..trajs.len())
+                    .filter(|&i| trajs[i].sequence == q)
+                    .collect();
+                let group: Vec<&Trajectory> = idx.iter().map(|&i| &trajs[i]).collect();
+                let (advantages, returns) = decima_advantages(&group, discount);
+                for ((&i, adv), ret) in idx.iter().zip(advantages).zip(returns) {
+                    for (s, a) in adv.into_iter().enumerate() {
+                        samples.push(Sample {
+                            traj: i as u32,
+                            step: s as u32,
+                            advantage: a,
+                            target: ret[s] as f32,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if t.normalize_advantages && samples.len() > 1 {
+        let n = samples.len() as f64;
+        let mean = samples.iter().map(|s| f64::from(s.advantage)).sum::<f64>() / n;
+        let var = samples
+            .iter()
+            .map(|s| (f64::from(s.advantage) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let sd = var.sqrt().max(1e-8);
+        for s in &mut samples {
+            s.advantage = ((f64::from(s.advantage) - mean) / sd) as f32;
+        }
+    }
+    samples
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod console;
 pub mod learner;
+pub mod metrics;
+pub mod plan;
 pub mod rollout;
 pub mod trainer;
 
@@ -18,7 +20,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use config::{Algorithm, TrainConfig};
-pub use trainer::{IterationMetrics, Outcome, Trainer};
+pub use metrics::IterationMetrics;
+pub use trainer::{Outcome, Trainer};
 
 /// Maps an I/O error on `file` (a run's files, read or written) to [`RlError::File`].
 pub(crate) fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> RlError + '_ {
@@ -43,4 +46,6 @@ pub enum RlError {
     Sched(#[from] crate::sched::SchedError),
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
 }
