@@ -12,7 +12,7 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
 use crate::model::batch::{GraphTensors, HostBatch, Needs};
-use crate::model::fast::FastPolicy;
+use crate::model::host::FastPolicy;
 use crate::model::{Choice, Policy, PolicyConfig, decode};
 use crate::sim::{Action, Env, EpisodeStats, Observation, SimConfig, SimError};
 use crate::workload::arrivals::JobSequence;

@@ -16,7 +16,7 @@ use super::rollout::{EpisodePlan, RolloutTimes, Trajectory, rollout_batched, rol
 use super::{RlError, io_err};
 use crate::eval::plot::{Axes, Series, line_chart_with};
 use crate::eval::{Episode, evaluate};
-use crate::model::fast::FastPolicy;
+use crate::model::host::FastPolicy;
 use crate::model::{Backend, Device, PolicyConfig};
 use crate::sched::learned::LearnedFactory;
 use crate::sched::{SchedulerFactory, SchedulerSpec};

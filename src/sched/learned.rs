@@ -9,7 +9,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::{SchedError, Scheduler, SchedulerFactory, SchedulerSpec};
 use crate::model::batch::{GraphTensors, HostBatch};
-use crate::model::fast::FastPolicy;
+use crate::model::host::FastPolicy;
 use crate::model::{Backend, Choice, Policy, PolicyConfig, decode};
 use crate::sim::{Action, Observation};
 
