@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
         let policy = cfg.init(&dev);
         let mut h = HostBatch::default();
         // What `mpda eval` runs on the CPU: the host forward pass.
-        let mut fast = mpda::model::fast::FastPolicy::new(&policy, &cfg);
+        let mut fast = mpda::model::host::FastPolicy::new(&policy, &cfg);
         c.bench_function(&format!("decision/{}", cfg.preset), |b| {
             b.iter(|| {
                 h.clear();

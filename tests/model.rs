@@ -391,7 +391,7 @@ fn fast_host_forward_matches_burn() {
     let (mut compared, mut decided) = (0, 0);
     for cfg in presets() {
         let policy = cfg.init(&dev);
-        let mut fast = mpda::model::fast::FastPolicy::new(&policy, &cfg);
+        let mut fast = mpda::model::host::FastPolicy::new(&policy, &cfg);
         for obs in all.iter().step_by(5) {
             let (h, stage, limit, _) = run(&policy, &cfg, &[obs], &dev);
             let got = fast.stage_logp(&h).to_vec();

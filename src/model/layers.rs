@@ -1,10 +1,13 @@
-//! Small building blocks: an MLP with a configurable activation, and a GRU cell.
+//! Small building blocks: an MLP with a configurable activation, and a GRU cell. Each
+//! exports its weights to its host twin in `model/host/layers.rs`.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{leaky_relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::model::host::layers::{Dense, HostGru, HostMlp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,11 +40,11 @@ impl Activation {
 /// softmax, so that bias could never learn (its gradient is exactly zero).
 #[derive(Module, Debug)]
 pub struct Mlp {
-    pub(crate) layers: Vec<Linear>,
+    layers: Vec<Linear>,
     #[module(skip)]
-    pub(crate) act: Activation,
+    act: Activation,
     #[module(skip)]
-    pub(crate) activate_output: bool,
+    activate_output: bool,
 }
 
 impl Mlp {
@@ -100,15 +103,24 @@ impl Mlp {
         }
         x
     }
+
+    /// The weights for the host forward pass.
+    pub fn host(&self) -> HostMlp {
+        HostMlp::new(
+            self.layers.iter().map(host_dense).collect(),
+            self.act,
+            self.activate_output,
+        )
+    }
 }
 
 /// A GRU cell (Keras/PyTorch convention, reset gate applied to the hidden projection).
 #[derive(Module, Debug)]
 pub struct GruCell {
-    pub(crate) input: Linear,
-    pub(crate) hidden: Linear,
+    input: Linear,
+    hidden: Linear,
     #[module(skip)]
-    pub(crate) size: usize,
+    size: usize,
 }
 
 impl GruCell {
@@ -134,4 +146,29 @@ impl GruCell {
         let one = Tensor::ones_like(&z);
         (one - z.clone()) * n + z * h
     }
+
+    /// The weights for the host forward pass.
+    pub fn host(&self) -> HostGru {
+        HostGru::new(host_dense(&self.input), host_dense(&self.hidden), self.size)
+    }
+}
+
+/// A parameter's values, row-major, for the host forward pass.
+pub(crate) fn host_values<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+    p.val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 parameters")
+}
+
+/// A linear layer's weights for the host forward pass (`W` stays `[input][output]`, as
+/// Burn stores it).
+pub(crate) fn host_dense(l: &Linear) -> Dense {
+    let [input, output] = l.weight.val().dims();
+    Dense::new(
+        host_values(&l.weight),
+        l.bias.as_ref().map(host_values),
+        input,
+        output,
+    )
 }

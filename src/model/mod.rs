@@ -1,5 +1,6 @@
 //! Learned policies in Burn: the graph batch, segment ops, encoders (GAT, Decima, GCN),
-//! summaries, the two action heads and the critic, and saving/loading.
+//! summaries, the two action heads and the critic, and saving/loading; and `host/`, the
+//! same forward pass in plain Rust for fast decisions on the CPU, file for file.
 //!
 //! Burn 0.22 has no backend type parameter: the `Device` picks the backend at run time.
 //! `flex` (pure-Rust CPU) is the default; the `wgpu` and `cuda` cargo features add GPUs.
@@ -7,7 +8,7 @@
 pub mod batch;
 pub mod decode;
 pub mod encoder;
-pub mod fast;
+pub mod host;
 pub mod layers;
 pub mod policy;
 pub mod scheduler;

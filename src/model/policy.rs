@@ -14,6 +14,8 @@ use thiserror::Error;
 
 use super::batch::{GraphTensors, JOB_FEATURES, Needs};
 use super::encoder::{DecimaEncoder, GatEncoder, GcnEncoder};
+use super::host::HostWeights;
+use super::host::encoder::HostEncoder;
 use super::layers::{Activation, GruCell, Mlp};
 use super::segment::{segment_log_softmax, segment_sum};
 
@@ -193,19 +195,19 @@ impl PolicyConfig {
 
 #[derive(Module, Debug)]
 pub struct Policy {
-    pub(crate) gat: Option<GatEncoder>,
-    pub(crate) decima: Option<DecimaEncoder>,
-    pub(crate) gcn: Option<GcnEncoder>,
-    pub(crate) job_mlp: Mlp,
-    pub(crate) global_mlp: Option<Mlp>,
-    pub(crate) gru: Option<GruCell>,
-    pub(crate) stage_head: Mlp,
-    pub(crate) limit_head: Mlp,
-    pub(crate) critic: Option<Mlp>,
+    gat: Option<GatEncoder>,
+    decima: Option<DecimaEncoder>,
+    gcn: Option<GcnEncoder>,
+    job_mlp: Mlp,
+    global_mlp: Option<Mlp>,
+    gru: Option<GruCell>,
+    stage_head: Mlp,
+    limit_head: Mlp,
+    critic: Option<Mlp>,
     #[module(skip)]
-    pub(crate) input_features: usize,
+    input_features: usize,
     #[module(skip)]
-    pub(crate) job_summary: JobSummaryKind,
+    job_summary: JobSummaryKind,
 }
 
 /// Log-probabilities over the valid actions only: a masked action is not represented at
@@ -414,6 +416,27 @@ impl Policy {
             stage_logp: stage_logp.reshape([v]),
             limit_logp: limit_logp.reshape([p]),
             value,
+        }
+    }
+
+    /// Every part's weights for the host forward pass (`model/host/`), each exported by its
+    /// own module.
+    pub fn host(&self) -> HostWeights {
+        let encoder = if let Some(e) = &self.gat {
+            HostEncoder::Gat(e.host())
+        } else if let Some(e) = &self.decima {
+            HostEncoder::Decima(e.host())
+        } else {
+            HostEncoder::Gcn(self.gcn.as_ref().expect("one encoder is set").host())
+        };
+        HostWeights {
+            encoder,
+            job_mlp: self.job_mlp.host(),
+            global_mlp: self.global_mlp.as_ref().map(Mlp::host),
+            gru: self.gru.as_ref().map(GruCell::host),
+            stage_head: self.stage_head.host(),
+            limit_head: self.limit_head.host(),
+            critic: self.critic.as_ref().map(Mlp::host),
         }
     }
 }

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use super::batch::HostBatch;
-use super::fast::FastPolicy;
+use super::host::FastPolicy;
 use super::{Backend, Choice, Policy, PolicyConfig, decode, infer};
 use crate::sched::{SchedError, Scheduler, SchedulerFactory, SchedulerSpec};
 use crate::seed::{stream, stream_rng};

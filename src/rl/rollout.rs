@@ -12,7 +12,7 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
 use crate::model::batch::{HostBatch, Needs};
-use crate::model::fast::FastPolicy;
+use crate::model::host::FastPolicy;
 use crate::model::{Choice, Policy, PolicyConfig, decode, infer};
 use crate::sim::{Action, Env, EpisodeStats, Observation, SimConfig, SimError, driver};
 use crate::workload::arrivals::JobSequence;

@@ -21,7 +21,7 @@ use super::plan::Planner;
 use super::rollout::{EpisodePlan, Trajectory, rollout_batched, rollout_host};
 use super::{RlError, io_err};
 use crate::eval::evaluate;
-use crate::model::fast::FastPolicy;
+use crate::model::host::FastPolicy;
 use crate::model::scheduler::LearnedFactory;
 use crate::model::{Backend, Device, PolicyConfig};
 use crate::sched::{SchedulerFactory, SchedulerSpec};

@@ -6,16 +6,17 @@ use burn::module::Module;
 use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 
 use crate::model::batch::GraphTensors;
+use crate::model::host::encoder::HostDecima;
 use crate::model::layers::{Activation, Mlp};
 use crate::model::segment::segment_sum;
 
 #[derive(Module, Debug)]
 pub struct DecimaEncoder {
-    pub(crate) prep: Mlp,
-    pub(crate) f: Mlp,
-    pub(crate) g: Mlp,
+    prep: Mlp,
+    f: Mlp,
+    g: Mlp,
     #[module(skip)]
-    pub(crate) inputs: usize,
+    inputs: usize,
 }
 
 impl DecimaEncoder {
@@ -44,5 +45,10 @@ impl DecimaEncoder {
             );
         }
         x
+    }
+
+    /// The weights for the host forward pass (`model/host/encoder/decima.rs`).
+    pub fn host(&self) -> HostDecima {
+        HostDecima::new(self.prep.host(), self.f.host(), self.g.host(), self.inputs)
     }
 }

@@ -9,23 +9,24 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 
 use crate::model::batch::GraphTensors;
-use crate::model::layers::tanh;
+use crate::model::host::encoder::HostGat;
+use crate::model::layers::{host_dense, host_values, tanh};
 use crate::model::segment::{segment_softmax, segment_sum};
 
 #[derive(Module, Debug)]
 pub struct GatEncoder {
-    pub(crate) proj: Linear,
+    proj: Linear,
     /// Attention vectors `[heads, dim]` for the sender (child) and the receiver (parent):
     /// one set, or one per step.
-    pub(crate) att_src: Vec<Param<Tensor<2>>>,
-    pub(crate) att_dst: Vec<Param<Tensor<2>>>,
-    pub(crate) bias: Param<Tensor<2>>,
+    att_src: Vec<Param<Tensor<2>>>,
+    att_dst: Vec<Param<Tensor<2>>>,
+    bias: Param<Tensor<2>>,
     #[module(skip)]
-    pub(crate) inputs: usize,
+    inputs: usize,
     #[module(skip)]
-    pub(crate) heads: usize,
+    heads: usize,
     #[module(skip)]
-    pub(crate) dim: usize,
+    dim: usize,
 }
 
 impl GatEncoder {
@@ -82,5 +83,18 @@ impl GatEncoder {
             );
         }
         tanh(h.mean_dim(1).reshape([n, dim]))
+    }
+
+    /// The weights for the host forward pass (`model/host/encoder/gat.rs`).
+    pub fn host(&self) -> HostGat {
+        HostGat::new(
+            host_dense(&self.proj),
+            self.att_src.iter().map(host_values).collect(),
+            self.att_dst.iter().map(host_values).collect(),
+            host_values(&self.bias),
+            self.inputs,
+            self.heads,
+            self.dim,
+        )
     }
 }

@@ -6,16 +6,17 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::model::batch::GraphTensors;
-use crate::model::layers::Activation;
+use crate::model::host::encoder::HostGcn;
+use crate::model::layers::{Activation, host_dense};
 use crate::model::segment::segment_sum;
 
 #[derive(Module, Debug)]
 pub struct GcnEncoder {
-    pub(crate) layers: Vec<Linear>,
+    layers: Vec<Linear>,
     #[module(skip)]
-    pub(crate) inputs: usize,
+    inputs: usize,
     #[module(skip)]
-    pub(crate) act: Activation,
+    act: Activation,
 }
 
 impl GcnEncoder {
@@ -44,5 +45,14 @@ impl GcnEncoder {
             x = self.act.apply(segment_sum(hw, dst.clone(), t.nodes));
         }
         x
+    }
+
+    /// The weights for the host forward pass (`model/host/encoder/gcn.rs`).
+    pub fn host(&self) -> HostGcn {
+        HostGcn::new(
+            self.layers.iter().map(host_dense).collect(),
+            self.inputs,
+            self.act,
+        )
     }
 }

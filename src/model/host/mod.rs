@@ -1,0 +1,303 @@
+//! Fast per-decision inference on the CPU: the policy's forward pass in plain Rust over
+//! weights exported from the Burn model.
+//!
+//! Why a second forward pass: one decision of MPDA is ~1,000 small tensor ops (8 recurrent
+//! attention steps, a GRU over the jobs), and Burn's CPU backend costs a few microseconds
+//! per op whatever the size, so a decision took ~4.7 ms. These networks are tiny (width 8
+//! to 64), so plain loops over contiguous buffers do the same arithmetic in a fraction of
+//! that, without allocating once the buffers have grown. It also scores the parallelism
+//! limit only for the chosen stage's job, not for every job. Training stays in Burn
+//! (batched, autodiff, any device).
+//!
+//! This folder mirrors the Burn side file for file: `layers.rs` is `model/layers.rs`,
+//! `encoder/X.rs` is `model/encoder/X.rs`, and this file is `model/policy.rs`'s forward.
+//! Each Burn module exports its own weights (`Policy::host`, `GatEncoder::host`,
+//! `Mlp::host`, ...); nothing here reads a Burn module's fields. **A new encoder is
+//! written in two places**: `model/encoder/X.rs` (Burn: training, GPUs) and
+//! `model/host/encoder/X.rs` (CPU decisions), with a variant of [`HostEncoder`] and an arm
+//! of `Policy::host`; `tests/model.rs` checks that both forward passes agree to 1e-5 for
+//! every preset.
+
+pub mod encoder;
+pub mod layers;
+
+use super::batch::{HostBatch, JOB_FEATURES, LEVEL_SCALE, NODE_FEATURES};
+use super::decode::{Choice, pick};
+use super::policy::{JobSummaryKind, Policy, PolicyConfig};
+use encoder::{EncoderScratch, HostEncoder};
+use layers::{HostGru, HostMlp};
+
+/// Every part of a policy's weights, as the host forward pass holds them: exported by
+/// [`Policy::host`], one part per part of the Burn model.
+#[derive(Debug, Clone)]
+pub struct HostWeights {
+    pub encoder: HostEncoder,
+    pub job_mlp: HostMlp,
+    /// The global summary: an MLP summed over jobs (Decima), or else a GRU (MPDA).
+    pub global_mlp: Option<HostMlp>,
+    pub gru: Option<HostGru>,
+    pub stage_head: HostMlp,
+    pub limit_head: HostMlp,
+    pub critic: Option<HostMlp>,
+}
+
+/// Reused buffers of the summaries and heads (the encoder has its own).
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    row: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    job_sum: Vec<f32>,
+    global: Vec<f32>,
+    stage_logp: Vec<f32>,
+    limit_logp: Vec<f32>,
+    levels: Vec<u32>,
+}
+
+/// The policy's forward pass on the host, for one observation at a time.
+#[derive(Debug, Clone)]
+pub struct FastPolicy {
+    cfg: PolicyConfig,
+    encoder: HostEncoder,
+    job_mlp: HostMlp,
+    global_mlp: Option<HostMlp>,
+    gru: Option<HostGru>,
+    stage_head: HostMlp,
+    limit_head: HostMlp,
+    critic: Option<HostMlp>,
+    enc: EncoderScratch,
+    s: Scratch,
+}
+
+/// A decision from [`FastPolicy::decide`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FastDecision {
+    /// Index of the stage in its observation.
+    pub stage: usize,
+    /// Index of the stage among the batch's schedulable stages (`HostBatch::valid_nodes`).
+    pub valid_index: usize,
+    /// Batch index of the stage's job.
+    pub job: usize,
+    /// Index of the level among the job's valid levels (its rows of the pairs).
+    pub level_index: usize,
+    pub level: u32,
+    pub limit: u32,
+    /// Log-probability of the whole action: stage, then level.
+    pub logp: f32,
+}
+
+fn log_softmax(v: &mut [f32]) {
+    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let z: f32 = v.iter().map(|x| (x - m).exp()).sum();
+    let lz = z.ln();
+    v.iter_mut().for_each(|x| *x = *x - m - lz);
+}
+
+impl FastPolicy {
+    /// The host forward pass of `p`, from the weights it exports; `cfg` is the config `p`
+    /// was built from.
+    pub fn new(p: &Policy, cfg: &PolicyConfig) -> Self {
+        let HostWeights {
+            encoder,
+            job_mlp,
+            global_mlp,
+            gru,
+            stage_head,
+            limit_head,
+            critic,
+        } = p.host();
+        Self {
+            cfg: cfg.clone(),
+            encoder,
+            job_mlp,
+            global_mlp,
+            gru,
+            stage_head,
+            limit_head,
+            critic,
+            enc: EncoderScratch::default(),
+            s: Scratch::default(),
+        }
+    }
+
+    /// Node embeddings of graph 0 of `h`, into the encoder's scratch.
+    fn encode(&mut self, h: &HostBatch) {
+        self.encoder.encode(h, self.cfg.steps, &mut self.enc);
+    }
+
+    /// Job summaries (`s.job_sum`, `[jobs * dim]`) and the global summary (`s.global`).
+    fn summarise(&mut self, h: &HostBatch) {
+        let (n, jobs) = (h.nodes(), h.jobs());
+        let (d, f) = (self.cfg.dim, self.cfg.input_features);
+        let emb = self.enc.embeddings();
+        let s = &mut self.s;
+        let node_in = f + d;
+        let node_row = |s: &mut Scratch, i: usize| {
+            s.row.clear();
+            s.row
+                .extend_from_slice(&h.x[i * NODE_FEATURES..i * NODE_FEATURES + f]);
+            s.row.extend_from_slice(&emb[i * d..(i + 1) * d]);
+        };
+        s.job_sum.clear();
+        s.job_sum.resize(jobs * d, 0.0);
+        match self.cfg.job_summary {
+            JobSummaryKind::NodeMlpThenSum => {
+                for i in (0..n).filter(|&i| h.unfinished[i] > 0.0) {
+                    node_row(s, i);
+                    self.job_mlp.apply(&s.row, &mut s.a, &mut s.b);
+                    let j = h.node_job[i] as usize;
+                    for (o, v) in s.job_sum[j * d..(j + 1) * d].iter_mut().zip(&s.a) {
+                        *o += v;
+                    }
+                }
+            }
+            JobSummaryKind::SumThenMlp => {
+                s.c.clear();
+                s.c.resize(jobs * node_in, 0.0);
+                for i in (0..n).filter(|&i| h.unfinished[i] > 0.0) {
+                    node_row(s, i);
+                    let j = h.node_job[i] as usize;
+                    for (o, v) in s.c[j * node_in..(j + 1) * node_in].iter_mut().zip(&s.row) {
+                        *o += v;
+                    }
+                }
+                for j in 0..jobs {
+                    self.job_mlp
+                        .apply(&s.c[j * node_in..(j + 1) * node_in], &mut s.a, &mut s.b);
+                    s.job_sum[j * d..(j + 1) * d].copy_from_slice(&s.a);
+                }
+            }
+        }
+        s.global.clear();
+        s.global.resize(d, 0.0);
+        if let Some(mlp) = &self.global_mlp {
+            for j in 0..jobs {
+                mlp.apply(&s.job_sum[j * d..(j + 1) * d], &mut s.a, &mut s.b);
+                for (o, v) in s.global.iter_mut().zip(&s.a) {
+                    *o += v;
+                }
+            }
+        } else if let Some(gru) = &self.gru {
+            let mut hstate = std::mem::take(&mut s.global);
+            for j in 0..jobs {
+                gru.step(
+                    &s.job_sum[j * d..(j + 1) * d],
+                    &mut hstate,
+                    &mut s.a,
+                    &mut s.b,
+                );
+            }
+            s.global = hstate;
+        }
+    }
+
+    /// Log-probabilities of the schedulable stages of graph 0, in `valid_nodes` order.
+    pub fn stage_logp(&mut self, h: &HostBatch) -> &[f32] {
+        debug_assert_eq!(
+            h.graphs, 1,
+            "the fast path scores one observation at a time"
+        );
+        self.encode(h);
+        self.summarise(h);
+        let (d, f) = (self.cfg.dim, self.cfg.input_features);
+        let emb = self.enc.embeddings();
+        let s = &mut self.s;
+        s.stage_logp.clear();
+        for &v in &h.valid_nodes {
+            let (v, j) = (v as usize, h.node_job[v as usize] as usize);
+            s.row.clear();
+            s.row
+                .extend_from_slice(&h.x[v * NODE_FEATURES..v * NODE_FEATURES + f]);
+            s.row.extend_from_slice(&emb[v * d..(v + 1) * d]);
+            s.row.extend_from_slice(&s.job_sum[j * d..(j + 1) * d]);
+            s.row.extend_from_slice(&s.global);
+            self.stage_head.apply(&s.row, &mut s.a, &mut s.b);
+            s.stage_logp.push(s.a[0]);
+        }
+        log_softmax(&mut s.stage_logp);
+        &s.stage_logp
+    }
+
+    /// Log-probabilities of job `job`'s valid levels (its rows of the batch's pairs). Call
+    /// after [`stage_logp`](Self::stage_logp) on the same batch.
+    pub fn limit_logp(&mut self, h: &HostBatch, job: usize) -> &[f32] {
+        let d = self.cfg.dim;
+        let s = &mut self.s;
+        let (p0, pn) = h.job_pairs[job];
+        s.limit_logp.clear();
+        s.levels.clear();
+        for k in p0..p0 + pn {
+            let level = h.pair_level[k as usize];
+            s.row.clear();
+            s.row
+                .extend_from_slice(&h.job_x[job * JOB_FEATURES..(job + 1) * JOB_FEATURES]);
+            s.row.extend_from_slice(&s.job_sum[job * d..(job + 1) * d]);
+            s.row.extend_from_slice(&s.global);
+            s.row.push(level as f32 / LEVEL_SCALE);
+            self.limit_head.apply(&s.row, &mut s.a, &mut s.b);
+            s.limit_logp.push(s.a[0]);
+            s.levels.push(level);
+        }
+        log_softmax(&mut s.limit_logp);
+        &s.limit_logp
+    }
+
+    /// Chooses a stage, then a limit for its job, for the single observation in `h`.
+    pub fn decide(&mut self, h: &HostBatch, choice: Choice) -> FastDecision {
+        let (u_stage, u_level) = match choice {
+            Choice::Greedy => (None, None),
+            Choice::Sample(a, b) => (Some(a), Some(b)),
+        };
+        let i = pick(self.stage_logp(h), u_stage);
+        let stage_logp = self.s.stage_logp[i];
+        let node = h.valid_nodes[i] as usize;
+        let job = h.node_job[node] as usize;
+        let k = pick(self.limit_logp(h, job), u_level);
+        let level = self.s.levels[k];
+        FastDecision {
+            stage: node,
+            valid_index: i,
+            job,
+            level_index: k,
+            level,
+            limit: h.limit_for_level(job, level),
+            logp: stage_logp + self.s.limit_logp[k],
+        }
+    }
+
+    /// The critic's value of the observation last scored by [`stage_logp`](Self::stage_logp)
+    /// or [`decide`](Self::decide); `None` for designs without a critic.
+    pub fn value(&mut self, h: &HostBatch) -> Option<f32> {
+        let critic = self.critic.as_ref()?;
+        let (d, f) = (self.cfg.dim, self.cfg.input_features);
+        let emb = self.enc.embeddings();
+        let s = &mut self.s;
+        // [global, sum over nodes of (features, embedding), sum over jobs of (job features,
+        // job summary)], as in `Policy::forward`.
+        s.row.clear();
+        s.row.extend_from_slice(&s.global);
+        s.row.resize(d + f + d + JOB_FEATURES + d, 0.0);
+        let (nodes, jobs) = s.row[d..].split_at_mut(f + d);
+        for i in 0..h.nodes() {
+            let x = &h.x[i * NODE_FEATURES..i * NODE_FEATURES + f];
+            for (o, v) in nodes
+                .iter_mut()
+                .zip(x.iter().chain(&emb[i * d..(i + 1) * d]))
+            {
+                *o += v;
+            }
+        }
+        for j in 0..h.jobs() {
+            let x = &h.job_x[j * JOB_FEATURES..(j + 1) * JOB_FEATURES];
+            for (o, v) in jobs
+                .iter_mut()
+                .zip(x.iter().chain(&s.job_sum[j * d..(j + 1) * d]))
+            {
+                *o += v;
+            }
+        }
+        critic.apply(&s.row, &mut s.a, &mut s.b);
+        Some(s.a[0])
+    }
+}
