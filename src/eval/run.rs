@@ -43,8 +43,9 @@ impl SchedulerFactory for Labelled {
 }
 
 /// Runs the schedulers named by `names` (the command line's `-s`), or else the config's,
-/// on the prepared episodes; with `eval.tune_weighted_fair`, also Decima's tuned weighted
-/// fair, its α chosen on the training seeds. `on_done` is called once per episode run.
+/// on the prepared episodes. The config's list comes with Decima's tuned weighted fair when
+/// it asks for `eval.tune_weighted_fair` (α chosen on the training seeds); `-s` replaces the
+/// whole list. `on_done` is called once per episode run.
 pub fn run_eval(
     p: &PreparedEval,
     origin: &Path,
@@ -52,13 +53,13 @@ pub fn run_eval(
     backend: Backend,
     on_done: &(dyn Fn() + Sync),
 ) -> Result<Vec<SchedulerResult>, RunError> {
-    let names = if names.is_empty() {
-        &p.cfg.eval.schedulers
+    let (names, tune) = if names.is_empty() {
+        (&p.cfg.eval.schedulers[..], p.cfg.eval.tune_weighted_fair.as_ref())
     } else {
-        names
+        (names, None)
     };
     let mut factories = crate::registry::factories(names, backend)?;
-    if let Some(t) = &p.cfg.eval.tune_weighted_fair {
+    if let Some(t) = tune {
         let (train, _, _) =
             p.cfg
                 .workload
@@ -75,16 +76,16 @@ pub fn run_eval(
 
 /// The number of schedulers [`run_eval`] runs for `names`, for a progress bar.
 pub fn scheduler_count(p: &PreparedEval, names: &[String]) -> usize {
-    let listed = if names.is_empty() {
-        &p.cfg.eval.schedulers
+    let (listed, tune) = if names.is_empty() {
+        (&p.cfg.eval.schedulers[..], p.cfg.eval.tune_weighted_fair.is_some())
     } else {
-        names
+        (names, false)
     };
     let n: usize = listed
         .iter()
         .map(|s| crate::sched::SchedulerSpec::parse_list(s).map_or(1, |l| l.len()))
         .sum();
-    n + usize::from(p.cfg.eval.tune_weighted_fair.is_some())
+    n + usize::from(tune)
 }
 
 /// The results as `mpda eval` prints them: one row per scheduler, and its mean average
