@@ -216,7 +216,7 @@ impl WorkloadConfig {
             (Some(arrivals), None) => {
                 arrivals
                     .validate()
-                    .map_err(|m| invalid(format!("workload.arrivals: {m}")))?;
+                    .map_err(|e| invalid(e.within("workload.arrivals").to_string()))?;
                 let mix = self.mix(library, origin)?;
                 let episodes = (0..seeds as u64)
                     .map(|i| {

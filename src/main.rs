@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mpda::config::{EvalConfig, ReplayConfig, WorkloadConfig};
 use mpda::eval::{self, SchedulerFactory, SchedulerResult};
 use mpda::sched::{HEURISTICS, SchedulerSpec};
+use mpda::validate::{FieldError, in_range};
 use mpda::workload::arrivals::ArrivalProcess;
 
 #[derive(Parser)]
@@ -218,11 +219,15 @@ fn run() -> Result<()> {
     }
 }
 
+/// Most worker threads `--threads` accepts.
+const MAX_THREADS: usize = 1024;
+/// Most episodes per run (`--seeds`, `eval.seeds`): each one's job sequence is kept in
+/// memory, and 100,000 episodes of the default workload take hours.
+const MAX_SEEDS: usize = 100_000;
+
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
-        if n == 0 {
-            bail!("--threads must be at least 1");
-        }
+        in_range("--threads", n, 1, MAX_THREADS)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
@@ -389,7 +394,23 @@ struct Prepared {
 
 fn prepare(a: &WorkloadArgs) -> Result<Prepared> {
     set_threads(a.threads)?;
+    if let Some(n) = a.seeds {
+        in_range("--seeds", n, 1, MAX_SEEDS)?;
+    }
     let (mut cfg, origin) = build_config(a)?;
+    // A config file's seeds, and episode seeds first_seed + i that must not overflow.
+    let in_file = |e: FieldError| anyhow::anyhow!("{}: {}", origin.display(), e.within("eval"));
+    in_range("seeds", cfg.eval.seeds, 1, MAX_SEEDS).map_err(in_file)?;
+    let first_seed = in_range(
+        "first_seed",
+        cfg.eval.first_seed,
+        0,
+        u64::MAX - cfg.eval.seeds as u64,
+    );
+    match a.first_seed {
+        Some(_) => first_seed.map_err(|e| FieldError::new("--first-seed", e.msg))?,
+        None => first_seed.map_err(in_file)?,
+    }
     let w: &WorkloadConfig = &cfg.workload;
     let workload = w.resolve(&origin, cfg.eval.seeds, cfg.eval.first_seed)?;
     if workload.episodes.is_empty() {
@@ -403,7 +424,7 @@ fn prepare(a: &WorkloadArgs) -> Result<Prepared> {
     }
     cfg.sim
         .validate()
-        .map_err(|m| anyhow::anyhow!("{}: sim: {m}", origin.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {}", origin.display(), e.within("sim")))?;
     Ok(Prepared { cfg, workload })
 }
 
@@ -465,6 +486,9 @@ fn cmd_report(a: &ReportArgs) -> Result<()> {
     use mpda::eval::experiment::{Experiment, Overrides};
     let t0 = Instant::now();
     set_threads(a.threads)?;
+    if let Some(n) = a.seeds {
+        in_range("--seeds", n, 1, MAX_SEEDS)?;
+    }
     let overrides = Overrides { seeds: a.seeds };
     let exp = Experiment::load(&a.experiment, &overrides)?;
     let out = a

@@ -257,7 +257,10 @@ fn bad_config_and_arguments() {
         "0",
     ]);
     assert_ne!(code, 0);
-    assert!(err.contains("executors must be at least 1"), "{err}");
+    assert!(
+        err.contains("sim.executors: must be in 1..=100000, found 0"),
+        "{err}"
+    );
 
     let (code, err) = mpda(&["eval", "--traces", traces, "--batch", "2", "--sizes", "9g"]);
     assert_ne!(code, 0);

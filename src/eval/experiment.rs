@@ -303,7 +303,9 @@ impl Experiment {
                 format!("must be positive, found {w}"),
             ));
         }
-        cfg.sim.validate().map_err(|m| field("sim", m))?;
+        cfg.sim
+            .validate()
+            .map_err(|e| field(&format!("sim.{}", e.field), e.msg))?;
 
         let mut entries = Vec::new();
         for (i, s) in cfg.run.schedulers.iter().enumerate() {

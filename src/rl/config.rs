@@ -283,7 +283,9 @@ impl TrainConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         let t = &self.train;
-        self.sim.validate().map_err(|m| format!("sim: {m}"))?;
+        self.sim
+            .validate()
+            .map_err(|e| e.within("sim").to_string())?;
         let policy = self.model.policy_config(self.sim.executors)?;
         if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
             return Err(format!(

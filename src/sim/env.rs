@@ -161,7 +161,8 @@ pub struct Env {
 
 impl Env {
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
-        cfg.validate().map_err(SimError::Config)?;
+        cfg.validate()
+            .map_err(|e| SimError::Config(e.to_string()))?;
         let keys = KeyTable::new(
             &cfg.executor_data_points,
             cfg.executors,
