@@ -188,11 +188,12 @@ fn run() -> Result<()> {
     }
 }
 
+/// Most worker threads `--threads` accepts.
+const MAX_THREADS: usize = 1024;
+
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
-        if n == 0 {
-            bail!("--threads must be at least 1");
-        }
+        mpda::validate::in_range("--threads", n, 1, MAX_THREADS)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

@@ -61,7 +61,28 @@ pub fn finite_in(field: &str, value: f64, lo: f64, hi: f64) -> Result<(), FieldE
             format!("must be a finite number, found {value}"),
         ));
     }
-    in_range(field, value, lo, hi)
+    if value < lo || value > hi {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must be in {}..={}, found {}",
+                short(lo),
+                short(hi),
+                short(value)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A float as a person writes it: `1e308`, not its 309 digits; `0.5` and `-10` as usual.
+fn short(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-4..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +101,12 @@ mod tests {
         let e = finite_in("alpha", f64::NAN, -10.0, 10.0).unwrap_err();
         assert_eq!(e.to_string(), "alpha: must be a finite number, found NaN");
         assert!(finite_in("alpha", 10.0, -10.0, 10.0).is_ok());
-        assert!(finite_in("alpha", 1e308, -10.0, 10.0).is_err());
+        let e = finite_in("alpha", 1e308, -10.0, 10.0).unwrap_err();
+        assert_eq!(e.to_string(), "alpha: must be in -10..=10, found 1e308");
+        let e = finite_in("scale", 1e-9, 1e-3, 1e12).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "scale: must be in 0.001..=1000000000000, found 1e-9"
+        );
     }
 }

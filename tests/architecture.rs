@@ -50,7 +50,11 @@ fn violations(path: &str, forbidden: &[&str]) -> Vec<String> {
 
 fn check(path: &str, forbidden: &[&str]) {
     let v = violations(path, forbidden);
-    assert!(v.is_empty(), "{path} imports above its layer:\n{}", v.join("\n"));
+    assert!(
+        v.is_empty(),
+        "{path} imports above its layer:\n{}",
+        v.join("\n")
+    );
 }
 
 #[test]
@@ -74,18 +78,30 @@ fn the_simulator_and_the_workload_know_nothing_above_them() {
 fn the_heuristics_compile_without_burn_or_models() {
     check(
         "src/sched",
-        &["crate::model", "crate::rl", "crate::eval", "crate::registry", "burn::"],
+        &[
+            "crate::model",
+            "crate::rl",
+            "crate::eval",
+            "crate::registry",
+            "burn::",
+        ],
     );
 }
 
 #[test]
 fn configs_do_not_reach_into_evaluation_or_training() {
-    check("src/config.rs", &["crate::eval", "crate::rl", "crate::model"]);
+    check(
+        "src/config.rs",
+        &["crate::eval", "crate::rl", "crate::model"],
+    );
 }
 
 #[test]
 fn the_model_does_not_reach_into_evaluation_or_training() {
-    check("src/model", &["crate::eval", "crate::rl", "crate::registry"]);
+    check(
+        "src/model",
+        &["crate::eval", "crate::rl", "crate::registry"],
+    );
 }
 
 #[test]
@@ -103,7 +119,10 @@ fn the_foundation_imports_nothing_of_ours() {
 fn the_command_line_stays_thin() {
     let main = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs");
     let lines = std::fs::read_to_string(main).unwrap().lines().count();
-    assert!(lines < 400, "src/main.rs has {lines} lines; move logic into the library");
+    assert!(
+        lines < 400,
+        "src/main.rs has {lines} lines; move logic into the library"
+    );
 }
 
 /// The checker itself finds a violation (so the tests above can fail).

@@ -258,7 +258,8 @@ fn bad_config_and_arguments() {
     ]);
     assert_ne!(code, 0);
     assert!(
-        err.contains("sim.executors: must be") && err.contains("(set by --executors)"),
+        err.contains("sim.executors: must be in 1..=100000, found 0")
+            && err.contains("(set by --executors)"),
         "{err}"
     );
 

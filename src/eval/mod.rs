@@ -38,6 +38,18 @@ pub enum EvalError {
         seed: u64,
         error: SimError,
     },
+    /// An episode that has no JCT to report: averaging it would print NaN as a result.
+    #[error(
+        "scheduler {scheduler}, episode with seed {seed}: no job finished ({decisions} decision(s), {events} event(s)), so there is no JCT to report"
+    )]
+    NoJobFinished {
+        scheduler: String,
+        seed: u64,
+        decisions: u64,
+        events: u64,
+    },
+    #[error("no episodes to run")]
+    NoEpisodes,
 }
 
 /// Results of one scheduler over all episodes.
@@ -101,6 +113,9 @@ pub fn evaluate(
     episodes: &[Episode],
     on_done: &(dyn Fn() + Sync),
 ) -> Result<Vec<SchedulerResult>, EvalError> {
+    if episodes.is_empty() {
+        return Err(EvalError::NoEpisodes);
+    }
     for f in schedulers {
         f.build()?;
     }
@@ -138,6 +153,14 @@ pub fn evaluate(
                 .by_ref()
                 .take(episodes.len())
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(e) = eps.iter().find(|e| !e.avg_jct_s.is_finite()) {
+                return Err(EvalError::NoJobFinished {
+                    scheduler: f.label(),
+                    seed: e.env_seed,
+                    decisions: e.decisions,
+                    events: e.events.total(),
+                });
+            }
             Ok(SchedulerResult::from_episodes(f.label(), eps))
         })
         .collect()

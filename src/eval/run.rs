@@ -54,7 +54,10 @@ pub fn run_eval(
     on_done: &(dyn Fn() + Sync),
 ) -> Result<Vec<SchedulerResult>, RunError> {
     let (names, tune) = if names.is_empty() {
-        (&p.cfg.eval.schedulers[..], p.cfg.eval.tune_weighted_fair.as_ref())
+        (
+            &p.cfg.eval.schedulers[..],
+            p.cfg.eval.tune_weighted_fair.as_ref(),
+        )
     } else {
         (names, None)
     };
@@ -77,7 +80,10 @@ pub fn run_eval(
 /// The number of schedulers [`run_eval`] runs for `names`, for a progress bar.
 pub fn scheduler_count(p: &PreparedEval, names: &[String]) -> usize {
     let (listed, tune) = if names.is_empty() {
-        (&p.cfg.eval.schedulers[..], p.cfg.eval.tune_weighted_fair.is_some())
+        (
+            &p.cfg.eval.schedulers[..],
+            p.cfg.eval.tune_weighted_fair.is_some(),
+        )
     } else {
         (names, false)
     };

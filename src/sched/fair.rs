@@ -72,6 +72,12 @@ pub struct WeightedFair {
 }
 
 impl WeightedFair {
+    /// Accepted `alpha`: -10 to 10. A weight is `max(work, 1)^alpha` with work in ms; with
+    /// traces' documented bounds (docs/inputs.md) work stays below 10^20 ms, so weights
+    /// stay below 10^200 and their sum over 100,000 jobs is finite. Far larger |alpha|
+    /// overflows to inf, the shares become NaN and no executor is ever placed.
+    pub const ALPHA_RANGE: (f64, f64) = (-10.0, 10.0);
+
     pub fn new(alpha: f64) -> Self {
         Self {
             alpha,

@@ -211,6 +211,14 @@ impl SchedulerSpec {
         }
     }
 
+    /// A number parameter that must be finite and in `lo..=hi` (its documented range);
+    /// the error names the parameter and the limit.
+    pub fn get_f64_in(&self, key: &str, default: f64, lo: f64, hi: f64) -> Result<f64, SchedError> {
+        let v = self.get_f64(key, default)?;
+        crate::validate::finite_in(key, v, lo, hi).map_err(|e| self.err(e.to_string()))?;
+        Ok(v)
+    }
+
     pub fn get_bool(&self, key: &str, default: bool) -> Result<bool, SchedError> {
         match self.params.get(key).map(String::as_str) {
             None => Ok(default),
@@ -234,7 +242,10 @@ impl SchedulerSpec {
             }
             "weighted-fair" => {
                 self.allow(&["alpha"])?;
-                Ok(Box::new(WeightedFair::new(self.get_f64("alpha", 0.0)?)))
+                let (lo, hi) = WeightedFair::ALPHA_RANGE;
+                Ok(Box::new(WeightedFair::new(
+                    self.get_f64_in("alpha", 0.0, lo, hi)?,
+                )))
             }
             "sjf-cp" => {
                 self.allow(&[])?;
@@ -250,7 +261,10 @@ impl SchedulerSpec {
             }
             "tetris" => {
                 self.allow(&["weight"])?;
-                Ok(Box::new(Tetris::new(self.get_f64("weight", 1.0)?)))
+                let (lo, hi) = Tetris::WEIGHT_RANGE;
+                Ok(Box::new(Tetris::new(
+                    self.get_f64_in("weight", 1.0, lo, hi)?,
+                )))
             }
             other => Err(self.err(format!(
                 "unknown scheduler \"{other}\" (known: {})",

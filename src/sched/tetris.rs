@@ -19,6 +19,11 @@ pub struct Tetris {
 }
 
 impl Tetris {
+    /// Accepted `weight` of shortness against alignment (both in 0..=1): 0 (pure packing)
+    /// to 10^6 (SRTF, alignment breaking ties). A negative weight would favour the longest
+    /// job, which is not Tetris.
+    pub const WEIGHT_RANGE: (f64, f64) = (0.0, 1e6);
+
     pub fn new(weight: f64) -> Self {
         Self { weight }
     }

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::validate::{FieldError, finite_in, in_range};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
@@ -42,19 +44,22 @@ impl Default for RewardConfig {
     }
 }
 
+/// Reward scales accepted: 10^-3 to 10^12 (Decima: 10^5; this project's training: 10^6).
+pub const SCALE_RANGE: (f64, f64) = (1e-3, 1e12);
+/// Most samples in the differential reward's window.
+pub const MAX_DIFFERENTIAL_WINDOW: usize = 10_000_000;
+
 impl RewardConfig {
-    pub fn validate(&self) -> Result<(), crate::validate::FieldError> {
-        use crate::validate::FieldError;
-        if !(self.scale.is_finite() && self.scale > 0.0) {
-            return Err(FieldError::new(
-                "scale",
-                format!("must be positive, found {}", self.scale),
-            ));
-        }
-        if self.differential && self.differential_window == 0 {
-            return Err(FieldError::new("differential_window", "must be at least 1"));
-        }
-        Ok(())
+    /// Checks every field against its documented range; field names are relative to the
+    /// `reward` section.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        finite_in("scale", self.scale, SCALE_RANGE.0, SCALE_RANGE.1)?;
+        in_range(
+            "differential_window",
+            self.differential_window,
+            1,
+            MAX_DIFFERENTIAL_WINDOW,
+        )
     }
 }
 

@@ -186,12 +186,33 @@ impl StagePools {
     }
 }
 
+/// Most stages in one job (TPC-H: at most 18 here, Decima's traces fewer than 30).
+pub const MAX_STAGES: usize = 10_000;
+/// Most tasks in one stage (ours: at most 200).
+pub const MAX_TASKS: u32 = 1_000_000;
+/// Longest task duration, ms: 10^9 (11.6 days). With the warm-up delay (at most a day) it
+/// stays far below `u32::MAX`, and a job's work (stages x tasks x duration, below 10^19 ms)
+/// keeps the weighted-fair weights finite.
+pub const MAX_DURATION_MS: u32 = 1_000_000_000;
+/// Largest executor count a measurement may be keyed by (the simulator's executor bound).
+pub const MAX_EXECUTOR_KEY: u32 = 100_000;
+
 fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError> {
     if stages.is_empty() {
         return Err(TraceError::invalid(
             file,
             "stages",
             "a job needs at least one stage",
+        ));
+    }
+    if stages.len() > MAX_STAGES {
+        return Err(TraceError::invalid(
+            file,
+            "stages",
+            format!(
+                "must have at most {MAX_STAGES} stages, found {}",
+                stages.len()
+            ),
         ));
     }
     let n = stages.len() as u32;
@@ -202,6 +223,36 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
                 format!("stages[{s}].num_tasks"),
                 "a stage must have at least one task (found 0)",
             ));
+        }
+        if stage.num_tasks > MAX_TASKS {
+            return Err(TraceError::invalid(
+                file,
+                format!("stages[{s}].num_tasks"),
+                format!("must be in 1..={MAX_TASKS}, found {}", stage.num_tasks),
+            ));
+        }
+        if let Some(sh) = &stage.shuffle {
+            // Per-task arrays: one entry per task of each run the stage was measured in.
+            let arrays = [
+                ("read_bytes", sh.read_bytes.len()),
+                ("read_records", sh.read_records.len()),
+                ("write_bytes", sh.write_bytes.len()),
+                ("write_records", sh.write_records.len()),
+            ];
+            let tasks = stage.num_tasks as usize;
+            if let Some((name, len)) = arrays
+                .iter()
+                .find(|(_, len)| *len != arrays[0].1 || len % tasks != 0)
+            {
+                return Err(TraceError::invalid(
+                    file,
+                    format!("stages[{s}].shuffle.{name}"),
+                    format!(
+                        "per-task arrays must all have the same length, a multiple of num_tasks ({tasks}); found {len} (read_bytes has {})",
+                        arrays[0].1
+                    ),
+                ));
+            }
         }
         for (i, &p) in stage.parents.iter().enumerate() {
             if p >= n {
@@ -237,11 +288,14 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
             ));
         }
         for (k, w) in stage.samples.iter().enumerate() {
-            if w.executors == 0 {
+            if w.executors == 0 || w.executors > MAX_EXECUTOR_KEY {
                 return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].durations[{k}].executors"),
-                    "executor count must be at least 1",
+                    format!(
+                        "executor count must be in 1..={MAX_EXECUTOR_KEY}, found {}",
+                        w.executors
+                    ),
                 ));
             }
             if k > 0 && stage.samples[k - 1].executors >= w.executors {
@@ -250,6 +304,24 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
                     format!("stages[{s}].durations[{k}].executors"),
                     "executor counts must be unique and ascending",
                 ));
+            }
+            // The loaders check this per value with its exact path; a trace built in code
+            // (the event-log importer) is checked here.
+            for (wave, values) in [
+                ("first_wave", &w.first_wave),
+                ("rest_wave", &w.rest_wave),
+                ("fresh", &w.fresh),
+            ] {
+                if let Some(i) = values.iter().position(|&d| d > MAX_DURATION_MS) {
+                    return Err(TraceError::invalid(
+                        file,
+                        format!("stages[{s}].durations[{k}].{wave}[{i}]"),
+                        format!(
+                            "duration {} ms is too large (at most {MAX_DURATION_MS})",
+                            values[i]
+                        ),
+                    ));
+                }
             }
             if w.first_wave.is_empty() && w.fresh.is_empty() {
                 return Err(TraceError::invalid(
@@ -344,13 +416,16 @@ pub(crate) fn durations(file: &Path, field: &str, values: &[i64]) -> Result<Vec<
                     format!("negative duration {v} ms"),
                 ))
             } else {
-                u32::try_from(v).map_err(|_| {
-                    TraceError::invalid(
-                        file,
-                        format!("{field}[{i}]"),
-                        format!("duration {v} ms is too large"),
-                    )
-                })
+                u32::try_from(v)
+                    .ok()
+                    .filter(|&d| d <= MAX_DURATION_MS)
+                    .ok_or_else(|| {
+                        TraceError::invalid(
+                            file,
+                            format!("{field}[{i}]"),
+                            format!("duration {v} ms is too large (at most {MAX_DURATION_MS})"),
+                        )
+                    })
             }
         })
         .collect()
