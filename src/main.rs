@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use mpda::config::{Config, EvalConfig, EvalFlags, PreparedEval};
-use mpda::eval::run::{format_table, run_eval, scheduler_count, write_json};
+use mpda::eval::run::{format_table, run_eval, schedulers, write_json};
 use mpda::model::Backend;
 use mpda::sched::SchedulerSpec;
 
@@ -211,10 +211,9 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let text = mpda::io::read_text(&a.config)?;
     let mut cfg = mpda::rl::TrainConfig::parse(&text, &a.config)?;
     if let Some(n) = a.iterations {
-        if n == 0 {
-            bail!("--iterations must be at least 1");
-        }
         cfg.train.iterations = n;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("--iterations: {}", e.msg))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -289,7 +288,8 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 fn cmd_eval(a: EvalArgs) -> Result<()> {
     let (p, origin) = a.workload.prepare()?;
     let eps = &p.workload.episodes;
-    let count = scheduler_count(&p, &a.schedulers);
+    let factories = schedulers(&p, &origin, &a.schedulers, a.device)?;
+    let count = factories.len();
     eprintln!(
         "{}: {} episodes, {} executors, {count} scheduler(s)",
         p.workload.description,
@@ -298,7 +298,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     );
     let pb = progress((eps.len() * count) as u64, "episodes");
     let t0 = Instant::now();
-    let results = run_eval(&p, &origin, &a.schedulers, a.device, &|| pb.inc(1))?;
+    let results = run_eval(&p, &factories, &|| pb.inc(1))?;
     pb.finish_and_clear();
     print!("{}", format_table(&results));
     eprintln!("({:.2} s)", t0.elapsed().as_secs_f64());

@@ -153,6 +153,26 @@ impl Config for ExperimentConfig {
             sim.validate()
                 .map_err(|err| FieldError::new(format!("sweep.executors[{i}]"), err.msg))?;
         }
+        if let (
+            Some(gaps),
+            Some(ArrivalProcess::Poisson {
+                init_jobs,
+                stream_jobs,
+                ..
+            }),
+        ) = (&self.sweep.mean_interval_s, &self.workload.arrivals)
+        {
+            for (i, &g) in gaps.iter().enumerate() {
+                let p = ArrivalProcess::Poisson {
+                    init_jobs: *init_jobs,
+                    stream_jobs: *stream_jobs,
+                    mean_interval_ms: g * 1000.0,
+                };
+                p.validate().map_err(|e| {
+                    FieldError::new(format!("sweep.mean_interval_s[{i}]"), e.to_string())
+                })?;
+            }
+        }
         if let Some(t) = &run.tune_weighted_fair {
             t.validate(run.seeds, run.first_seed)
                 .map_err(|e| e.within("run.tune_weighted_fair"))?;

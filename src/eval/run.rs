@@ -42,17 +42,16 @@ impl SchedulerFactory for Labelled {
     }
 }
 
-/// Runs the schedulers named by `names` (the command line's `-s`), or else the config's,
-/// on the prepared episodes. The config's list comes with Decima's tuned weighted fair when
-/// it asks for `eval.tune_weighted_fair` (α chosen on the training seeds); `-s` replaces the
-/// whole list. `on_done` is called once per episode run.
-pub fn run_eval(
+/// The schedulers named by `names` (the command line's `-s`), or else the config's, every
+/// parameter checked and every model loaded before anything runs. The config's list comes
+/// with Decima's tuned weighted fair when it asks for `eval.tune_weighted_fair` (α chosen
+/// here, on the training seeds); `-s` replaces the whole list.
+pub fn schedulers(
     p: &PreparedEval,
     origin: &Path,
     names: &[String],
     backend: Backend,
-    on_done: &(dyn Fn() + Sync),
-) -> Result<Vec<SchedulerResult>, RunError> {
+) -> Result<Vec<Box<dyn SchedulerFactory>>, RunError> {
     let (names, tune) = if names.is_empty() {
         (
             &p.cfg.eval.schedulers[..],
@@ -73,25 +72,17 @@ pub fn run_eval(
             inner: Box::new(weighted_fair(sweep.best_alpha)),
         }));
     }
-    let refs: Vec<&dyn SchedulerFactory> = factories.iter().map(|f| f.as_ref()).collect();
-    Ok(evaluate(&p.cfg.sim, &refs, &p.workload.episodes, on_done)?)
+    Ok(factories)
 }
 
-/// The number of schedulers [`run_eval`] runs for `names`, for a progress bar.
-pub fn scheduler_count(p: &PreparedEval, names: &[String]) -> usize {
-    let (listed, tune) = if names.is_empty() {
-        (
-            &p.cfg.eval.schedulers[..],
-            p.cfg.eval.tune_weighted_fair.is_some(),
-        )
-    } else {
-        (names, false)
-    };
-    let n: usize = listed
-        .iter()
-        .map(|s| crate::sched::SchedulerSpec::parse_list(s).map_or(1, |l| l.len()))
-        .sum();
-    n + usize::from(tune)
+/// Runs `factories` on the prepared episodes; `on_done` is called once per episode run.
+pub fn run_eval(
+    p: &PreparedEval,
+    factories: &[Box<dyn SchedulerFactory>],
+    on_done: &(dyn Fn() + Sync),
+) -> Result<Vec<SchedulerResult>, RunError> {
+    let refs: Vec<&dyn SchedulerFactory> = factories.iter().map(|f| f.as_ref()).collect();
+    Ok(evaluate(&p.cfg.sim, &refs, &p.workload.episodes, on_done)?)
 }
 
 /// The results as `mpda eval` prints them: one row per scheduler, and its mean average

@@ -372,11 +372,15 @@ impl Config for TrainConfig {
             in_range("curriculum.jobs.last", j.last, 1, MAX_COUNT)?;
         }
         if let Some(v) = &self.curriculum.mean_intervals_ms {
-            if v.is_empty() || v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+            if v.is_empty() {
                 return Err(FieldError::new(
                     "curriculum.mean_intervals_ms",
-                    "need a non-empty list of positive intervals",
+                    "need a non-empty list",
                 ));
+            }
+            let (lo, hi) = crate::workload::arrivals::MEAN_INTERVAL_MS_RANGE;
+            for (i, &x) in v.iter().enumerate() {
+                finite_in(&format!("curriculum.mean_intervals_ms[{i}]"), x, lo, hi)?;
             }
             if !matches!(
                 self.workload.arrivals,
