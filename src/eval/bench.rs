@@ -40,6 +40,7 @@ pub fn bench(
     repeat: usize,
     on_episode: &dyn Fn(),
 ) -> Result<BenchResult, EvalError> {
+    // Errors of the episode being run carry its seed; the set-up's carry seed 0.
     let sim_err = |error| EvalError::Sim {
         scheduler: spec.to_string(),
         seed: 0,
@@ -63,7 +64,13 @@ pub fn bench(
     for e in episodes {
         for _ in 0..repeat {
             let t_ep = Instant::now();
-            let s = run_episode(&mut env, sched.as_mut(), e, &mut obs).map_err(sim_err)?;
+            let s = run_episode(&mut env, sched.as_mut(), e, &mut obs).map_err(|error| {
+                EvalError::Sim {
+                    scheduler: spec.to_string(),
+                    seed: e.seed,
+                    error,
+                }
+            })?;
             best = best.min(t_ep.elapsed().as_secs_f64());
             events += s.events.total();
             decisions += s.decisions;
@@ -80,7 +87,10 @@ pub fn bench(
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
-            .map_err(|e| sim_err(crate::sim::SimError::Config(e.to_string())))?;
+            .map_err(|e| EvalError::ThreadPool {
+                threads,
+                msg: e.to_string(),
+            })?;
         let t = Instant::now();
         let results =
             pool.install(|| evaluate(sim, &[spec as &dyn SchedulerFactory], episodes, &|| {}))?;

@@ -50,6 +50,8 @@ pub enum EvalError {
     },
     #[error("no episodes to run")]
     NoEpisodes,
+    #[error("cannot start {threads} worker thread(s): {msg}")]
+    ThreadPool { threads: usize, msg: String },
 }
 
 /// Results of one scheduler over all episodes.
