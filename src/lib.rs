@@ -11,6 +11,7 @@
 pub mod config;
 pub mod eval;
 pub mod io;
+pub mod live;
 pub mod model;
 pub mod plot;
 pub mod registry;
