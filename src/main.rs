@@ -39,6 +39,8 @@ enum Command {
     Trace(TraceCommand),
     /// Train a learned scheduler (checkpoints, metrics and curves in runs/<name>/).
     Train(TrainArgs),
+    /// Start, inspect or stop a standalone Spark cluster on this machine (`mpda spark up`).
+    Spark(mpda::live::cli::SparkArgs),
 }
 
 #[derive(Args)]
@@ -185,6 +187,7 @@ fn run() -> Result<()> {
         Command::Trace(TraceCommand::Import(a)) => cmd_trace_import(&a),
         Command::Trace(TraceCommand::Info { dir, markdown }) => cmd_trace_info(&dir, markdown),
         Command::Train(a) => cmd_train(a),
+        Command::Spark(a) => Ok(mpda::live::cli::run(a)?),
     }
 }
 

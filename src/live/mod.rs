@@ -1,6 +1,13 @@
-//! Driving a live Spark: the controller and the agents inside each driver.
+//! mpda on a live Spark: the top layer, allowed to import every module below it
+//! (`docs/architecture.md`).
 //!
-//! The top layer, above `eval`: it may import everything below it (docs/architecture.md).
+//! - `cluster` starts, inspects and stops a standalone cluster on this machine (or records
+//!   an existing one); `cli` holds the `mpda spark` arguments so that `main.rs` only
+//!   dispatches.
+//! - `protocol` is what the agent inside each driver and the controller say to each other;
+//!   `server` is the controller's authenticated loopback HTTP server for it.
 
+pub mod cli;
+pub mod cluster;
 pub mod protocol;
 pub mod server;
