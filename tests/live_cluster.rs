@@ -149,6 +149,16 @@ fn is_loopback_hex(addr: &str) -> bool {
     addr == "0100007F" || addr == "0000000000000000FFFF00000100007F"
 }
 
+/// No daemon of `state` runs, no JVM of the cluster is left, and the state file is gone.
+fn assert_nothing_left(state: &ClusterState, work: &std::path::Path) {
+    for d in &state.daemons {
+        assert!(!d.alive(), "{} (pid {}) still runs", d.role, d.pid);
+    }
+    let jvms = cluster_jvms(state);
+    assert!(jvms.is_empty(), "{jvms:?}");
+    assert!(!ClusterState::file(work).exists(), "the state file is left");
+}
+
 #[test]
 fn a_cluster_goes_up_reports_and_goes_down_leaving_no_jvm() {
     if !spark_available("a_cluster_goes_up_reports_and_goes_down_leaving_no_jvm") {
@@ -259,18 +269,7 @@ fn a_cluster_goes_up_reports_and_goes_down_leaving_no_jvm() {
     let o = mpda(&["spark", "down", "--work", &work.display().to_string()]);
     assert!(o.status.success(), "down failed: {}", text(&o));
     println!("down took {:.1} s", t.elapsed().as_secs_f64());
-    for d in &state.daemons {
-        assert!(!d.alive(), "{} (pid {}) still runs", d.role, d.pid);
-    }
-    assert!(
-        cluster_jvms(&state).is_empty(),
-        "{:?}",
-        cluster_jvms(&state)
-    );
-    assert!(
-        !ClusterState::file(&work).exists(),
-        "the state file is left"
-    );
+    assert_nothing_left(&state, &work);
     for g in &state.cgroups {
         assert!(!g.exists(), "cgroup {} is left", g.display());
     }
@@ -319,18 +318,7 @@ fn ctrl_c_during_up_leaves_no_jvm() {
     );
     // Every daemon `up` had started by then, and any it started after, is gone.
     let state = ClusterState::load(&work).unwrap_or(state);
-    for d in &state.daemons {
-        assert!(!d.alive(), "{} (pid {}) still runs", d.role, d.pid);
-    }
-    assert!(
-        cluster_jvms(&state).is_empty(),
-        "{:?}",
-        cluster_jvms(&state)
-    );
-    assert!(
-        !ClusterState::file(&work).exists(),
-        "the state file is left"
-    );
+    assert_nothing_left(&state, &work);
 }
 
 #[test]
@@ -373,18 +361,7 @@ fn a_failed_up_names_the_daemon_and_leaves_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("worker-1"), "{}", text(&o));
     let state = seen.expect("up never wrote its state");
-    for d in &state.daemons {
-        assert!(!d.alive(), "{} (pid {}) still runs", d.role, d.pid);
-    }
-    assert!(
-        cluster_jvms(&state).is_empty(),
-        "{:?}",
-        cluster_jvms(&state)
-    );
-    assert!(
-        !ClusterState::file(&work).exists(),
-        "the state file is left"
-    );
+    assert_nothing_left(&state, &work);
     if let Ok(cg) = &cgroups {
         let parent = cg.cluster_dir(&state.id);
         assert!(!parent.exists(), "cgroup {} is left", parent.display());
