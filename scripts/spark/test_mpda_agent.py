@@ -162,15 +162,18 @@ class MessageTests(unittest.TestCase):
 
     def test_apply_kills_then_sets_the_target_once(self):
         sc = FakeSc()
-        last = agent.apply_reply(sc, (2, ["1", "3"]), None)
-        self.assertEqual(last, 2)
+        last, killed = agent.apply_reply(sc, (2, ["1", "3"]), None)
+        self.assertEqual((last, killed), (2, ["1", "3"]))
         self.assertEqual(sc._jvm.calls, [("killExecutors", ("1", "3")),
                                          ("requestTotalExecutors", 2, 0, {})])
         # The same target again is not re-sent; a kill re-arms it.
-        agent.apply_reply(sc, (2, []), last)
+        self.assertEqual(agent.apply_reply(sc, (2, []), last), (2, []))
         self.assertEqual(len(sc._jvm.calls), 2)
         agent.apply_reply(sc, (None, []), last)
         self.assertEqual(len(sc._jvm.calls), 2)
+        # Spark killed none of them (unknown ids): nothing counts as killed.
+        sc._jvm.scala_sc.killExecutors = lambda seq: False
+        self.assertEqual(agent.apply_reply(sc, (None, ["9"]), 2), (None, []))
 
 
 class FakeController(http.server.BaseHTTPRequestHandler):
@@ -238,6 +241,23 @@ class AgentTests(unittest.TestCase):
         self.assertEqual(FakeController.seen[-1],
                          ("/v1/goodbye", {"version": 1, "app_id": a.app_id,
                                           "outcome": "succeeded"}))
+
+    def test_a_killed_executor_leaves_the_reports_while_spark_still_lists_it(self):
+        a = self.make()
+        a.step()  # hello and a progress with both executors
+        self.assertEqual([e["id"] for e in FakeController.seen[1][1]["executors"]], ["0", "1"])
+        FakeController.reply = {"target_executors": 1, "kill": ["1"]}
+        try:
+            a.step()  # the reply kills executor 1
+        finally:
+            FakeController.reply = {"target_executors": 3, "kill": []}
+        a.step()  # the REST list still has executor 1: not reported
+        self.assertEqual([e["id"] for e in FakeController.seen[3][1]["executors"]], ["0"])
+        self.assertEqual(a._killed, {"1"})
+        # Once Spark lists it no more, the agent forgets it.
+        a._fetch_executors = lambda: agent.executors_from_rest(REST_EXECUTORS[:2])
+        a.step()
+        self.assertEqual(a._killed, set())
 
     def test_a_wrong_secret_is_refused_and_nothing_is_applied(self):
         a = self.make(secret="cd" * 32)
