@@ -13,16 +13,19 @@
 //! `SKIPPED live_agent: ...` and passes, unless `MPDA_REQUIRE_SPARK=1`, which turns the skip
 //! into a failure.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mpda::live::cluster::{ClusterState, MasterState, cluster_jvms, find_java, find_spark_home};
 use mpda::live::protocol::{Message, Reply, StageStatus};
 use mpda::live::server::{ControlServer, Handler, Secret, default_bind};
+
+mod live_common;
+
+use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text};
 
 const TEST: &str = "live_agent";
 
@@ -52,64 +55,9 @@ fn spark_python() -> Option<(PathBuf, PathBuf)> {
         });
     match found {
         Ok(found) => Some(found),
-        Err(why) if std::env::var("MPDA_REQUIRE_SPARK").as_deref() == Ok("1") => {
-            panic!("{TEST}: MPDA_REQUIRE_SPARK=1 but {why}")
-        }
         Err(why) => {
-            println!("SKIPPED {TEST}: {why}");
+            run_or_skip(TEST, Some(why));
             None
-        }
-    }
-}
-
-/// The first of `n` consecutive free loopback ports below the kernel's ephemeral range (as
-/// tests/live_cluster.rs chooses them, for the same reason).
-fn free_ports(n: u16) -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let (lo, hi) = (10_000u16, low.saturating_sub(n).max(10_001));
-    let seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-    for k in 0..500u64 {
-        let first = lo
-            + ((seed.wrapping_mul(2654435761).wrapping_add(k * 7919)) % u64::from(hi - lo)) as u16;
-        let all: Vec<_> = (first..first + n)
-            .map(|p| TcpListener::bind(("127.0.0.1", p)))
-            .collect();
-        if all.iter().all(Result::is_ok) {
-            return first;
-        }
-    }
-    panic!("no block of {n} free ports in {lo}..{hi}");
-}
-
-fn mpda(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mpda"))
-        .args(args)
-        .output()
-        .expect("run mpda")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Runs `mpda spark down` when dropped, so a failing test leaves no cluster behind.
-struct DownOnDrop<'a>(&'a Path);
-impl Drop for DownOnDrop<'_> {
-    fn drop(&mut self) {
-        if ClusterState::file(self.0).exists() {
-            let _ = mpda(&["spark", "down", "--work", &self.0.display().to_string()]);
         }
     }
 }

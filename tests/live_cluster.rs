@@ -8,7 +8,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,10 @@ use mpda::live::cluster::{
 };
 
 /// One cluster at a time: two would fight over this machine's two cores.
+mod live_common;
+
+use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text};
+
 static ONE_CLUSTER: Mutex<()> = Mutex::new(());
 
 /// Whether the test can run; prints the skip line, or panics under MPDA_REQUIRE_SPARK=1.
@@ -25,59 +29,7 @@ fn spark_available(test: &str) -> bool {
         .err()
         .or_else(|| find_spark_home(None).err())
         .map(|e| e.to_string());
-    match missing {
-        None => true,
-        Some(why) if std::env::var("MPDA_REQUIRE_SPARK").as_deref() == Ok("1") => {
-            panic!("{test}: MPDA_REQUIRE_SPARK=1 but {why}")
-        }
-        Some(why) => {
-            println!("SKIPPED live_cluster: {test}: {why}");
-            false
-        }
-    }
-}
-
-/// The first of `n` consecutive free loopback ports, below the kernel's ephemeral range:
-/// a port from that range could be taken by an outgoing connection (the workers' own, or
-/// this test's polls) between this probe and the daemon's bind.
-fn free_ports(n: u16) -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let (lo, hi) = (10_000u16, low.saturating_sub(n).max(10_001));
-    let seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-    for k in 0..500u64 {
-        let first = lo
-            + ((seed.wrapping_mul(2654435761).wrapping_add(k * 7919)) % u64::from(hi - lo)) as u16;
-        let all: Vec<_> = (first..first + n)
-            .map(|p| TcpListener::bind(("127.0.0.1", p)))
-            .collect();
-        if all.iter().all(Result::is_ok) {
-            return first;
-        }
-    }
-    panic!("no block of {n} free ports in {lo}..{hi}");
-}
-
-fn mpda(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mpda"))
-        .args(args)
-        .output()
-        .expect("run mpda")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    run_or_skip(&format!("live_cluster: {test}"), missing)
 }
 
 /// `up` flags for a 2 x 1-core cluster on the ports from `base` (5 of them).
@@ -109,16 +61,6 @@ fn up_args(work: &Path, base: u16) -> Vec<String> {
         (base + 3).to_string(),
     ])
     .collect()
-}
-
-/// Runs `mpda spark down` when dropped, so a failing test leaves no cluster behind.
-struct DownOnDrop<'a>(&'a Path);
-impl Drop for DownOnDrop<'_> {
-    fn drop(&mut self) {
-        if ClusterState::file(self.0).exists() {
-            let _ = mpda(&["spark", "down", "--work", &self.0.display().to_string()]);
-        }
-    }
 }
 
 /// Local addresses (hex, as in /proc/net/tcp*) listening on `port`.
