@@ -75,6 +75,9 @@ PROTOCOL_VERSION = 1
 DEFAULT_POLL_MS = 500
 MAX_BACKOFF_S = 30.0
 HTTP_TIMEOUT_S = 2.0
+# The driver's own REST API answers its first request slowly while the JVM is still cold
+# (measured: over 2 s with two drivers starting at once on 2 cores), so it gets longer.
+UI_TIMEOUT_S = 10.0
 _ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -283,6 +286,7 @@ class Agent:
         # tasks; so the agent leaves them out of its reports: the controller sees the
         # executors the application can still use.
         self._killed = set()
+        self._last_executors = []
         self._backoff = self.poll_s
         self._down = False  # the controller is unreachable (logged once)
         self._warned = set()  # other problems already logged
@@ -346,16 +350,19 @@ class Agent:
             self._warn_once("no-ui", "the driver UI is off: executors are not reported")
             return []
         url = "%s/api/v1/applications/%s/executors" % (ui.rstrip("/"), self.app_id)
-        with self._opener.open(url, timeout=HTTP_TIMEOUT_S) as resp:
+        with self._opener.open(url, timeout=UI_TIMEOUT_S) as resp:
             return executors_from_rest(json.loads(resp.read(8 << 20)))
 
     def progress_message(self):
         jobs, stages = collect_jobs_and_stages(self.sc.statusTracker(), self.job_group)
         try:
             executors = self._fetch_executors()
+            self._last_executors = executors
         except Exception as e:
+            # Report the last list read rather than none: an empty list would tell the
+            # controller the application holds no executor at all.
             self._warn_once("executors", "cannot read executors: %s" % e)
-            executors = []
+            executors = self._last_executors
         # An id Spark no longer lists as active needs no filtering: forget it (bounded set).
         self._killed &= {e["id"] for e in executors}
         executors = [e for e in executors if e["id"] not in self._killed]

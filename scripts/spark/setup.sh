@@ -8,6 +8,10 @@
 # Prints `SPARK_HOME=<dir>` last: the pyspark package folder, which holds bin/spark-class
 # and the jars (`mpda spark up --spark-home` takes it; mpda also finds it by itself).
 #
+#   3. tpchgen-cli (the TPC-H data generator of scripts/tpch/setup.sh) and TPC-H data at
+#      SF 0.01 ($TPCH_WORK/data/sf0.01, 3 MB, about 1 s): what the live smoke test
+#      (tests/live_run.rs) runs its queries on.
+#
 # Usage: setup.sh [--work DIR] [--check]
 #   --work DIR   work dir holding the venv (default: $TPCH_WORK or /work/spark-runs)
 #   --check      install nothing: report what is missing and exit 1 if anything is
@@ -15,6 +19,7 @@ set -euo pipefail
 
 # Keep in step with scripts/tpch/setup.sh: traces and live runs use the same Spark.
 PYSPARK_VERSION=4.3.0
+TPCHGEN_VERSION=4.0.0
 JAVA_PACKAGE=openjdk-17-jre-headless
 
 WORK="${TPCH_WORK:-/work/spark-runs}"
@@ -70,6 +75,24 @@ if ! have_pyspark; then
   nice -n 19 "$VENV/bin/pip" install --disable-pip-version-check -q "pyspark==$PYSPARK_VERSION"
   have_pyspark || { echo "pyspark==$PYSPARK_VERSION did not import from $VENV" >&2; exit 1; }
 fi
+
+# --- TPC-H data for the live smoke test -------------------------------------------------
+if [ ! -x "$VENV/bin/tpchgen-cli" ]; then
+  if [ "$CHECK_ONLY" = 1 ]; then
+    echo "missing: tpchgen-cli==$TPCHGEN_VERSION in $VENV (run scripts/spark/setup.sh)" >&2; exit 1
+  fi
+  echo "installing tpchgen-cli==$TPCHGEN_VERSION into $VENV"
+  nice -n 19 "$VENV/bin/pip" install --disable-pip-version-check -q "tpchgen-cli==$TPCHGEN_VERSION"
+fi
+SMOKE_DATA="$WORK/data/sf0.01"
+if [ ! -f "$SMOKE_DATA/lineitem.parquet" ]; then
+  if [ "$CHECK_ONLY" = 1 ]; then
+    echo "missing: TPC-H SF 0.01 data in $SMOKE_DATA (run scripts/spark/setup.sh)" >&2; exit 1
+  fi
+  mkdir -p "$SMOKE_DATA"
+  nice -n 19 "$VENV/bin/tpchgen-cli" parquet -s 0.01 --output-dir "$SMOKE_DATA"
+fi
+echo "TPC-H SF 0.01: $SMOKE_DATA"
 
 SPARK_HOME="$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
 if [ ! -x "$SPARK_HOME/bin/spark-class" ]; then

@@ -102,6 +102,13 @@ def child_main(spec_path):
     from pyspark.sql.types import StructType
 
     q = spec["query"]
+    sql = spec.get("sql") or load_query(q, spec["sf"])
+    schemas = spec.get("schemas")
+    if schemas is None:  # a live run: the schemas cached next to the data, if any
+        cache = os.path.join(spec["data"], SCHEMA_FILE)
+        if os.path.exists(cache):
+            with open(cache) as f:
+                schemas = json.load(f)
     t_app0 = time.time()
     b = SparkSession.builder.master(spec["master"]).appName(spec["app_name"])
     for k, v in spec["conf"].items():
@@ -109,6 +116,13 @@ def child_main(spec_path):
     spark = b.getOrCreate()
     sc = spark.sparkContext
     t_session = time.time()
+    # A live run (`mpda spark run`) injects mpda's agent: it reports progress and applies
+    # the controller's executor targets. Without MPDA_CONTROLLER_URL it is not loaded.
+    agent = None
+    if os.environ.get("MPDA_CONTROLLER_URL"):
+        sys.path.insert(0, os.environ.get("MPDA_AGENT_DIR", os.path.join(HERE, "..", "spark")))
+        import mpda_agent
+        agent = mpda_agent.start(sc)
 
     # wait for the executors (local-cluster: exactly N; spark://: whatever registers)
     want = spec.get("wait_executors") or 0
@@ -121,7 +135,6 @@ def child_main(spec_path):
         time.sleep(0.2)
     t_ready = time.time()
 
-    schemas = spec["schemas"]
     for t in TABLES:
         path = os.path.join(spec["data"], f"{t}.parquet")
         r = spark.read
@@ -131,8 +144,15 @@ def child_main(spec_path):
 
     sc.setJobGroup(f"q{q}", f"TPC-H Q{q} SF{spec['sf']}")
     t0 = time.time()
-    rows = spark.sql(spec["sql"]).collect()
+    try:
+        rows = spark.sql(sql).collect()
+    except Exception:
+        if agent is not None:
+            agent.stop("failed")
+        raise
     wall = time.time() - t0
+    if agent is not None:
+        agent.stop("succeeded")
 
     out = {
         "app_id": sc.applicationId,
@@ -142,6 +162,10 @@ def child_main(spec_path):
         "query_wall_s": round(wall, 3),
         "session_start_s": round(t_session - t_app0, 3),
         "executor_wait_s": round(t_ready - t_session, 3),
+        "start_unix_ms": int(t_app0 * 1000),
+        "query_start_unix_ms": int(t0 * 1000),
+        "query_end_unix_ms": int((t0 + wall) * 1000),
+        "agent": agent is not None,
     }
     with open(spec["result_rows_path"], "w") as f:
         json.dump({"columns": rows[0].__fields__ if rows else [],

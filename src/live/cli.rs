@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::cluster::{self, ClusterConfig, ClusterError, DEFAULT_CLUSTER_WORK, Ports, WorkerQuota};
+use super::report::write_report;
+use super::run::{LiveConfig, LiveError, Study, run_study, study_schedulers};
 use crate::config::Config;
 
 /// `mpda spark ...`.
@@ -27,6 +29,35 @@ pub enum SparkCommand {
     Status(WorkArg),
     /// Stop every process of the cluster, remove its cgroups, check no JVM is left.
     Down(DownArgs),
+    /// Run a workload of TPC-H queries on the cluster under each scheduler (one application
+    /// per job, executors per application set by the scheduler), read every JCT back from
+    /// the event logs, simulate the same runs, and write the report.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The study's config: [workload] as in `mpda eval`, [live], [predict]
+    /// (see docs/live-spark.md).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Schedulers to run (replaces the config's list); repeatable. Any of `mpda schedulers`,
+    /// plus `spark-default` and `static`.
+    #[arg(short = 's', long = "scheduler")]
+    pub schedulers: Vec<String>,
+    /// Output folder: runs/<scheduler>/rep<r>/ (kept: a rerun resumes), results.json,
+    /// report.md, plots.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub work: WorkArg,
+    /// Markdown appended to report.md (conditions, remarks).
+    #[arg(long)]
+    pub notes: Option<PathBuf>,
+    /// Run nothing on Spark: give the runs already in --out the simulator's prediction
+    /// again with the config's [predict] settings, and render the report.
+    #[arg(long)]
+    pub predict_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,22 +168,79 @@ pub fn flag_of(field: &str) -> String {
     format!("--{name}")
 }
 
+fn stop_flag() -> Result<Arc<AtomicBool>, ClusterError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Without the handler Ctrl-C would kill mpda and leave processes it started (in
+        // their own process groups) running; refuse to start instead.
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| ClusterError::Missing {
+            what: "a signal handler".into(),
+            hint: e.to_string(),
+        })?;
+    }
+    Ok(stop)
+}
+
+fn live_run(a: RunArgs) -> Result<(), LiveError> {
+    let mut cfg = LiveConfig::load(&a.config)?;
+    if !a.schedulers.is_empty() {
+        cfg.live.schedulers = a.schedulers.clone();
+    }
+    let name = cfg.name.clone().unwrap_or_else(|| {
+        a.config
+            .file_stem()
+            .map_or("live".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let repo = std::env::current_dir()
+        .map_err(|e| LiveError::Run(format!("no working directory: {e}")))?;
+    let study = Study::prepare(cfg, &a.config, &a.work.work, &a.out, &repo, a.predict_only)?;
+    let schedulers = study_schedulers(&study.cfg.live.schedulers, study.cores_max)?;
+    let stop = stop_flag()?;
+    eprintln!(
+        "live study {name}: {} scheduler(s) x {} repetition(s), {} jobs per run, {} executors, \
+         master {}",
+        schedulers.len(),
+        study.episodes.len(),
+        study.episodes.first().map_or(0, |e| e.jobs.len()),
+        study.executors,
+        study
+            .cluster
+            .as_ref()
+            .map_or("none (predicting only)", |c| c.master_url.as_str())
+    );
+    let runs = run_study(&study, &schedulers, a.predict_only, &stop, &mut |m| {
+        eprintln!("{m}")
+    })?;
+    let notes = match &a.notes {
+        Some(f) => crate::io::read_text(f)?,
+        None => String::new(),
+    };
+    let res = write_report(&a.out, &name, &runs, &notes)?;
+    for s in &res.schedulers {
+        println!(
+            "{:<40} real {:>7.1} s ± {:>5.1}   sim {:>7.1} s ({:+.1}%){}",
+            s.scheduler,
+            s.real_mean_jct_s,
+            s.real_ci95_s,
+            s.sim_mean_jct_s,
+            100.0 * s.rel_error,
+            s.ratio_to_spark_default
+                .map_or(String::new(), |[r, lo, hi]| format!(
+                    "   vs spark-default {r:.3} [{lo:.3}, {hi:.3}]"
+                ))
+        );
+    }
+    println!("report: {}", a.out.join("report.md").display());
+    Ok(())
+}
+
 /// Runs one `mpda spark` command, printing what it did.
-pub fn run(args: SparkArgs) -> Result<(), ClusterError> {
+pub fn run(args: SparkArgs) -> Result<(), LiveError> {
     match args.command {
+        SparkCommand::Run(a) => live_run(a),
         SparkCommand::Up(a) => {
             let cfg = a.config()?;
-            let stop = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                // Without the handler Ctrl-C would kill mpda and leave the daemons (in
-                // their own process groups) running; refuse to start instead.
-                signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| {
-                    ClusterError::Missing {
-                        what: "a signal handler".into(),
-                        hint: e.to_string(),
-                    }
-                })?;
-            }
+            let stop = stop_flag()?;
             let state = cluster::up(&cfg, &stop, &mut |m| eprintln!("{m}"))?;
             println!("{}", cluster::status(&state.work_dir)?);
             if let Some(file) = &state.secret_file {

@@ -7,6 +7,7 @@
 pub mod driver;
 pub mod durations;
 pub mod env;
+pub mod live;
 pub mod observation;
 pub mod reward;
 pub mod stats;

@@ -476,6 +476,8 @@ mod tests {
             file: PathBuf::new(),
             succeeded: Some(true),
             end_result: "JobSucceeded".into(),
+            submit_ms: None,
+            end_ms: None,
         });
         a
     }

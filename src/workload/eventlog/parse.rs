@@ -62,6 +62,10 @@ pub struct JobRecord {
     /// `JobEnd` was logged (the log stops before the job ended).
     pub succeeded: Option<bool>,
     pub end_result: String,
+    /// `Submission Time` of its `JobStart` and `Completion Time` of its `JobEnd`, Unix ms
+    /// (what a live run's job completion times are read from).
+    pub submit_ms: Option<u64>,
+    pub end_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +107,21 @@ pub struct AppLog {
     pub events: u64,
     /// Events of types that are not Spark's own, by type: counted and skipped.
     pub unknown_events: BTreeMap<String, u64>,
+    /// `ApplicationStart` and `ApplicationEnd` timestamps, Unix ms.
+    pub start_ms: Option<u64>,
+    pub end_ms: Option<u64>,
+    /// Every executor the application had, in the order they were added, with the times
+    /// they were added and removed (Unix ms): a live run's executors-per-application chart.
+    pub executor_spans: Vec<ExecutorSpan>,
+}
+
+/// One executor's life in an application, from `ExecutorAdded` to `ExecutorRemoved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorSpan {
+    pub id: String,
+    pub added_ms: u64,
+    /// `None` while the log shows it alive (it ended with the application).
+    pub removed_ms: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -126,12 +145,22 @@ struct AppStart {
     app_name: Option<String>,
     #[serde(rename = "App ID", default)]
     app_id: Option<String>,
+    #[serde(rename = "Timestamp", default)]
+    timestamp: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct ExecutorEvent {
     #[serde(rename = "Executor ID")]
     executor_id: String,
+    #[serde(rename = "Timestamp", default)]
+    timestamp: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct AppEnd {
+    #[serde(rename = "Timestamp", default)]
+    timestamp: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +171,8 @@ struct JobStart {
     stage_infos: Vec<StageInfo>,
     #[serde(rename = "Properties", default)]
     properties: HashMap<String, serde_json::Value>,
+    #[serde(rename = "Submission Time", default)]
+    submit_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +187,8 @@ struct JobEnd {
     job_id: u64,
     #[serde(rename = "Job Result")]
     result: JobResult,
+    #[serde(rename = "Completion Time", default)]
+    end_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +259,7 @@ struct TaskEnd {
 
 const LOG_START: &str = "SparkListenerLogStart";
 const APP_START: &str = "SparkListenerApplicationStart";
+const APP_END: &str = "SparkListenerApplicationEnd";
 const EXEC_ADDED: &str = "SparkListenerExecutorAdded";
 const EXEC_REMOVED: &str = "SparkListenerExecutorRemoved";
 const JOB_START: &str = "SparkListenerJobStart";
@@ -351,13 +385,34 @@ impl Reader<'_> {
                     self.app.app_id = id;
                 }
                 self.app.app_name = e.app_name.or(self.app.app_name.take());
+                self.app.start_ms = self.app.start_ms.or(e.timestamp);
+            }
+            APP_END => {
+                let e: AppEnd = parse_typed(loc, name, line)?;
+                self.app.end_ms = e.timestamp;
             }
             EXEC_ADDED => {
                 let e: ExecutorEvent = parse_typed(loc, name, line)?;
+                if let Some(t) = e.timestamp {
+                    self.app.executor_spans.push(ExecutorSpan {
+                        id: e.executor_id.clone(),
+                        added_ms: t,
+                        removed_ms: None,
+                    });
+                }
                 self.alive.insert(e.executor_id);
             }
             EXEC_REMOVED => {
                 let e: ExecutorEvent = parse_typed(loc, name, line)?;
+                if let Some(span) = self
+                    .app
+                    .executor_spans
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.id == e.executor_id && s.removed_ms.is_none())
+                {
+                    span.removed_ms = e.timestamp;
+                }
                 self.alive.remove(&e.executor_id);
             }
             JOB_START => {
@@ -398,10 +453,15 @@ impl Reader<'_> {
                     file: loc.file.to_path_buf(),
                     succeeded: None,
                     end_result: String::new(),
+                    submit_ms: e.submit_ms,
+                    end_ms: None,
                 });
             }
             JOB_END => {
                 let e: JobEnd = parse_typed(loc, name, line)?;
+                if let Some(job) = self.app.jobs.iter_mut().find(|j| j.job_id == e.job_id) {
+                    job.end_ms = e.end_ms;
+                }
                 self.ended_jobs.insert(e.job_id, e.result.result);
             }
             STAGE_SUBMITTED => {
