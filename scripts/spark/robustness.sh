@@ -76,7 +76,8 @@ ok = sum(j["succeeded"] for j in r["jobs"])
 print(f"{ok}/{len(r['jobs'])} jobs succeeded; JCTs " +
       ", ".join(f"{j['name']}={j['real_jct_s'] if j['real_jct_s'] is None else round(j['real_jct_s'],1)}" for j in r["jobs"]) +
       f"; controller: {r['control']['decisions'] if r['control'] else '-'} decisions, "
-      f"{r['control']['kills'] if r['control'] else '-'} kills, errors {r['control']['errors'] if r['control'] else '-'}; "
+      f"{r['control']['kills'] if r['control'] else '-'} kills, errors {r['control']['errors'] if r['control'] else '-'}, "
+      f"executors lost {r['control'].get('lost_executors') if r['control'] else '-'}; "
       f"warnings {r['warnings']}")
 EOF
 }
@@ -87,7 +88,8 @@ want executor && start_case executor && {
   for _ in $(seq 1 300); do
     e=$(pgrep -f 'CoarseGrainedExecutorBackend' | head -n1); [ -n "$e" ] && break; sleep 0.1
   done
-  sleep 3
+  sleep 30  # its application has said hello and its agent lists the executor
+  e=$(pgrep -f 'CoarseGrainedExecutorBackend' | head -n1)
   say "executor: killing executor JVM $e (SIGKILL) at $(date +%T)"
   kill -9 "$e"
   wait "$RUN_PID"; say "executor: mpda spark run exit $?"
@@ -96,10 +98,10 @@ want executor && start_case executor && {
   end_case
 }
 
-# 2. An application that fails: its driver is killed.
+# 2. An application that fails: its driver is killed while its query runs.
 want app-fails && start_case app-fails && {
   d=$(driver_with_agent)
-  sleep 4
+  sleep 30
   say "app-fails: killing driver $d (SIGKILL, its gateway JVM exits with it) at $(date +%T)"
   kill -9 "$d"
   wait "$RUN_PID"; say "app-fails: mpda spark run exit $?"
@@ -107,10 +109,10 @@ want app-fails && start_case app-fails && {
   end_case
 }
 
-# 3. The agents lose the controller for 12 s.
+# 3. The agents lose the controller for 12 s, once every driver has said hello.
 want agent && start_case agent && {
   d=$(driver_with_agent)
-  sleep 2
+  sleep 35
   say "agent: SIGSTOP mpda (the controller stops answering) at $(date +%T)"
   kill -STOP "$RUN_PID"; sleep 12; kill -CONT "$RUN_PID"
   say "agent: SIGCONT at $(date +%T)"

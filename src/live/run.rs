@@ -353,6 +353,9 @@ pub struct ControlLogSummary {
     pub kills: u64,
     pub messages: u64,
     pub errors: Vec<String>,
+    /// Executors that left without a kill (see `ControlLog::lost_executors`).
+    #[serde(default)]
+    pub lost_executors: Vec<String>,
 }
 
 impl From<&ControlLog> for ControlLogSummary {
@@ -362,6 +365,7 @@ impl From<&ControlLog> for ControlLogSummary {
             kills: l.kills,
             messages: l.messages,
             errors: l.errors.clone(),
+            lost_executors: l.lost_executors.clone(),
         }
     }
 }
