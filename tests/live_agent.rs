@@ -25,7 +25,7 @@ use mpda::live::server::{ControlServer, Handler, Secret, default_bind};
 
 mod live_common;
 
-use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text};
+use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text, up_args};
 
 const TEST: &str = "live_agent";
 
@@ -129,30 +129,8 @@ fn the_agent_reports_a_real_application_and_spark_applies_its_executor_target() 
     let work = dir.path().join("cluster");
     let work_s = work.display().to_string();
     let _down = DownOnDrop(&work);
-    let base = free_ports(5);
-    let ports: Vec<String> = (base..base + 4).map(|p| p.to_string()).collect();
-    let o = mpda(&[
-        "spark",
-        "up",
-        "--workers",
-        "2",
-        "--cores",
-        "1",
-        "--memory-mb",
-        "512",
-        "--timeout-s",
-        "240",
-        "--work",
-        &work_s,
-        "--master-port",
-        &ports[0],
-        "--master-ui-port",
-        &ports[1],
-        "--history-port",
-        &ports[2],
-        "--worker-ui-port",
-        &ports[3],
-    ]);
+    let args = up_args(&work, free_ports(5), 512);
+    let o = mpda(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "up failed: {}", text(&o));
     let t_up = t_start.elapsed();
     let state = ClusterState::load(&work).unwrap();

@@ -19,7 +19,7 @@ use mpda::live::cluster::{
 /// One cluster at a time: two would fight over this machine's two cores.
 mod live_common;
 
-use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text};
+use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text, up_args};
 
 static ONE_CLUSTER: Mutex<()> = Mutex::new(());
 
@@ -30,37 +30,6 @@ fn spark_available(test: &str) -> bool {
         .or_else(|| find_spark_home(None).err())
         .map(|e| e.to_string());
     run_or_skip(&format!("live_cluster: {test}"), missing)
-}
-
-/// `up` flags for a 2 x 1-core cluster on the ports from `base` (5 of them).
-fn up_args(work: &Path, base: u16) -> Vec<String> {
-    [
-        "spark",
-        "up",
-        "--workers",
-        "2",
-        "--cores",
-        "1",
-        "--memory-mb",
-        "512",
-        "--timeout-s",
-        "240",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
-        "--work".into(),
-        work.display().to_string(),
-        "--master-port".into(),
-        base.to_string(),
-        "--master-ui-port".into(),
-        (base + 1).to_string(),
-        "--history-port".into(),
-        (base + 2).to_string(),
-        "--worker-ui-port".into(),
-        (base + 3).to_string(),
-    ])
-    .collect()
 }
 
 /// Local addresses (hex, as in /proc/net/tcp*) listening on `port`.
@@ -111,7 +80,7 @@ fn a_cluster_goes_up_reports_and_goes_down_leaving_no_jvm() {
     let work = dir.path().join("cluster");
     let _down = DownOnDrop(&work);
     let base = free_ports(5);
-    let mut args = up_args(&work, base);
+    let mut args = up_args(&work, base, 512);
     // Worker 1 at half a core, where this machine lets us make cgroups.
     let cgroups = CpuCgroups::detect(Path::new("/sys/fs/cgroup"));
     match &cgroups {
@@ -228,7 +197,7 @@ fn ctrl_c_during_up_leaves_no_jvm() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("cluster");
     let _down = DownOnDrop(&work);
-    let args = up_args(&work, free_ports(5));
+    let args = up_args(&work, free_ports(5), 512);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mpda"))
         .args(&args)
         .stdout(Stdio::piped())
@@ -275,7 +244,7 @@ fn a_failed_up_names_the_daemon_and_leaves_nothing() {
     let base = free_ports(5);
     // Worker 1's UI port is taken: that worker cannot start, and nothing may fall back.
     let _taken = TcpListener::bind(("127.0.0.1", base + 4)).unwrap();
-    let mut args = up_args(&work, base);
+    let mut args = up_args(&work, base, 512);
     let cgroups = CpuCgroups::detect(Path::new("/sys/fs/cgroup"));
     if cgroups.is_ok() {
         args.extend(["--cpu-quota".to_string(), "1=0.5".to_string()]);

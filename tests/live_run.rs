@@ -15,7 +15,7 @@ use mpda::live::cluster::{ClusterState, cluster_jvms, find_java, find_spark_home
 
 mod live_common;
 
-use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text};
+use live_common::{DownOnDrop, free_ports, mpda, run_or_skip, text, up_args};
 
 const TEST: &str = "live_run";
 
@@ -56,30 +56,8 @@ fn two_tiny_queries_finish_under_fair_with_jcts_from_their_event_logs() {
     let work = dir.path().join("cluster");
     let work_s = work.display().to_string();
     let _down = DownOnDrop(&work);
-    let base = free_ports(5);
-    let ports: Vec<String> = (base..base + 4).map(|p| p.to_string()).collect();
-    let o = mpda(&[
-        "spark",
-        "up",
-        "--workers",
-        "2",
-        "--cores",
-        "1",
-        "--memory-mb",
-        "1024",
-        "--timeout-s",
-        "240",
-        "--work",
-        &work_s,
-        "--master-port",
-        &ports[0],
-        "--master-ui-port",
-        &ports[1],
-        "--history-port",
-        &ports[2],
-        "--worker-ui-port",
-        &ports[3],
-    ]);
+    let args = up_args(&work, free_ports(5), 1024);
+    let o = mpda(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "up failed: {}", text(&o));
 
     let out = dir.path().join("out");

@@ -76,3 +76,35 @@ impl Drop for DownOnDrop<'_> {
         }
     }
 }
+
+/// `up` flags for a 2 x 1-core cluster of `memory_mb` per worker on the ports from `base`
+/// (5 of them).
+pub fn up_args(work: &Path, base: u16, memory_mb: u32) -> Vec<String> {
+    [
+        "spark",
+        "up",
+        "--workers",
+        "2",
+        "--cores",
+        "1",
+        "--timeout-s",
+        "240",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--memory-mb".into(),
+        memory_mb.to_string(),
+        "--work".into(),
+        work.display().to_string(),
+        "--master-port".into(),
+        base.to_string(),
+        "--master-ui-port".into(),
+        (base + 1).to_string(),
+        "--history-port".into(),
+        (base + 2).to_string(),
+        "--worker-ui-port".into(),
+        (base + 3).to_string(),
+    ])
+    .collect()
+}
