@@ -452,35 +452,9 @@ mod tests {
         ExecutorProgress, JobProgress, JobStatus, PROTOCOL_VERSION, StageProgress as LiveStage,
     };
     use crate::sched::SchedulerSpec;
-    use crate::workload::{StageTrace, WaveSamples};
 
     fn trace(name: &str, tasks: &[u32]) -> Arc<JobTrace> {
-        let stages = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| StageTrace {
-                num_tasks: n,
-                parents: if i == 0 { vec![] } else { vec![i as u32 - 1] },
-                samples: vec![WaveSamples {
-                    executors: 1,
-                    first_wave: vec![100],
-                    rest_wave: vec![100],
-                    fresh: vec![100],
-                }],
-                spark_stage_id: Some(i as u64),
-                shuffle: None,
-            })
-            .collect();
-        Arc::new(
-            JobTrace::new(
-                std::path::Path::new("t"),
-                name.into(),
-                "s".into(),
-                name.into(),
-                stages,
-            )
-            .unwrap(),
-        )
+        crate::sim::live::tests::trace(name, tasks, 100)
     }
 
     fn hello(app: &str, job: &str) -> Message {

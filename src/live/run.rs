@@ -533,26 +533,25 @@ impl Study {
     ) -> Result<Vec<f64>, LiveError> {
         let p = &self.cfg.predict;
         let mut sim = LiveSim::new(self.executors, p.timing(), sched.policy());
+        // Spark's own policies ask no scheduler (`LiveSim` never calls `decide` for them).
+        let mut scheduler = match sched {
+            StudyScheduler::Mpda { factory, .. } => Some(factory.build()?),
+            StudyScheduler::Spark { .. } => None,
+        };
         let mut sum = vec![0.0; episode.jobs.len()];
         for k in 0..p.seeds as u64 {
             let seed = crate::seed::mix_words(&[episode.seed, k]);
-            let ep = match sched {
-                StudyScheduler::Mpda { label, factory } => {
-                    let mut s = factory.build()?;
+            let ep = match scheduler.as_mut() {
+                Some(s) => {
                     s.reset(seed);
                     sim.run(&episode.jobs, seed, &mut |o| s.decide(o))
-                        .map_err(|error| LiveError::Predict {
-                            scheduler: label.clone(),
-                            error,
-                        })?
                 }
-                StudyScheduler::Spark { label, .. } => sim
-                    .run(&episode.jobs, seed, &mut |o| o.idle())
-                    .map_err(|error| LiveError::Predict {
-                        scheduler: label.clone(),
-                        error,
-                    })?,
-            };
+                None => sim.run(&episode.jobs, seed, &mut |o| o.idle()),
+            }
+            .map_err(|error| LiveError::Predict {
+                scheduler: sched.label().to_string(),
+                error,
+            })?;
             for (s, &j) in sum.iter_mut().zip(&ep.jct_ms) {
                 *s += j / 1000.0;
             }
@@ -837,7 +836,10 @@ pub fn run_one(
     let run_start = submit_unix.first().copied().unwrap_or(0);
     let mut warnings = Vec::new();
     let mut out_jobs = Vec::new();
+    let logs = eventlog::discover(&run_dir.join("eventlogs"))?;
     for (i, a) in episode.jobs.iter().enumerate() {
+        // Seconds from this job's submission to a Unix-ms time.
+        let since = |t: u64| t.saturating_sub(submit_unix[i]) as f64 / 1000.0;
         let result_file = run_dir
             .join("results")
             .join(format!("{}.json", jobs[i].name));
@@ -868,27 +870,20 @@ pub fn run_one(
             registered_s: control_log
                 .as_ref()
                 .and_then(|l| l.hello_unix_ms.get(i).copied().flatten())
-                .map(|t| t.saturating_sub(submit_unix[i]) as f64 / 1000.0),
+                .map(since),
         };
         match &app_id {
             None => warnings.push(format!(
                 "{}: no application id (its driver failed early; see logs/{}.log)",
                 jobs[i].name, jobs[i].name
             )),
-            Some(id) => match read_back(
-                &run_dir.join("eventlogs"),
-                id,
-                &format!("q{}", a.job.query),
-                &mut warnings,
-            )? {
+            Some(id) => match read_back(&logs, id, &format!("q{}", a.job.query), &mut warnings)? {
                 None => warnings.push(format!("{}: no event log for {id}", jobs[i].name)),
                 Some(app) => {
                     let rel = |t: u64| t.saturating_sub(run_start);
                     job.succeeded = exit_codes[i] == Some(0) && app.last_job_end_ms.is_some();
                     if job.succeeded {
-                        job.real_jct_s = app
-                            .last_job_end_ms
-                            .map(|t| t.saturating_sub(submit_unix[i]) as f64 / 1000.0);
+                        job.real_jct_s = app.last_job_end_ms.map(since);
                     }
                     job.executors = app
                         .executors
@@ -896,7 +891,6 @@ pub fn run_one(
                         .map(|&(a, r)| (rel(a), r.map(rel)))
                         .collect();
                     job.app_end_ms = app.end_ms.map(rel);
-                    let since = |t: u64| t.saturating_sub(submit_unix[i]) as f64 / 1000.0;
                     job.context_start_s = app.start_ms.map(since);
                     job.first_job_s = app.first_job_ms.map(since);
                 }
@@ -963,14 +957,14 @@ pub struct AppReadBack {
     pub executors: Vec<(u64, Option<u64>)>,
 }
 
-/// Finds application `app_id`'s log in `dir` and reads it with the importer's reader.
+/// Finds application `app_id`'s log among a run's `logs` (`eventlog::discover` of its
+/// event-log folder) and reads it with the importer's reader.
 pub fn read_back(
-    dir: &Path,
+    logs: &[eventlog::LogInput],
     app_id: &str,
     group: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Option<AppReadBack>, LiveError> {
-    let logs = eventlog::discover(dir)?;
     let Some(log) = logs.iter().find(|l| {
         l.path
             .file_name()
@@ -980,7 +974,7 @@ pub fn read_back(
         return Ok(None);
     };
     let mut w: Vec<Warning> = Vec::new();
-    let app = eventlog::parse::read_app(log, "spark.jobGroup.id", &mut w)?;
+    let app = eventlog::parse::read_app(log, eventlog::DEFAULT_GROUP_PROPERTY, &mut w)?;
     warnings.extend(w.iter().map(|w| w.to_string()));
     let in_group: Vec<_> = app
         .jobs

@@ -801,11 +801,13 @@ impl LiveSim {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::workload::{StageTrace, WaveSamples};
 
-    fn trace(name: &str, tasks: &[u32], ms: u32) -> Arc<JobTrace> {
+    /// A chain of stages with `tasks[i]` tasks each, every task `ms` long; shared with the
+    /// controller's tests.
+    pub(crate) fn trace(name: &str, tasks: &[u32], ms: u32) -> Arc<JobTrace> {
         let stages = tasks
             .iter()
             .enumerate()
@@ -897,15 +899,8 @@ mod tests {
         }];
         let mut t = LiveTiming {
             register_ms: 0,
-            plan_ms: 0,
             executor_start_ms: 0,
-            job_end_ms: 0,
-            duration_scale: 1.0,
-            host_cores: None,
-            driver_cores: 1.0,
-            executor_start_cores: 1.0,
-            driver_load_cores: 0.0,
-            executor_wait_ms: 120_000,
+            ..timing()
         };
         let run = |t: LiveTiming| {
             let mut sim = LiveSim::new(2, t, LivePolicy::Scheduler);
