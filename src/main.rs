@@ -294,10 +294,10 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let factories = schedulers(&p, &origin, &a.schedulers, a.device)?;
     let count = factories.len();
     eprintln!(
-        "{}: {} episodes, {} executors, {count} scheduler(s)",
+        "{}: {} episodes, {}, {count} scheduler(s)",
         p.workload.description,
         eps.len(),
-        p.cfg.sim.executors,
+        p.cfg.sim.capacity(),
     );
     let pb = progress((eps.len() * count) as u64, "episodes");
     let t0 = Instant::now();
@@ -353,10 +353,10 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
     spec.build()?;
     let eps = &p.workload.episodes;
     println!(
-        "workload: {} ({} episodes, {} executors); traces parsed in {load_s:.2} s (not timed below)",
+        "workload: {} ({} episodes, {}); traces parsed in {load_s:.2} s (not timed below)",
         p.workload.description,
         eps.len(),
-        p.cfg.sim.executors
+        p.cfg.sim.capacity()
     );
     let pb = progress((eps.len() * a.repeat) as u64, "single-threaded");
     let result = mpda::eval::bench::bench(&p.cfg.sim, &spec, eps, a.repeat, &|| pb.inc(1))?;

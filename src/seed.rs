@@ -44,6 +44,16 @@ pub mod stream {
     pub const RANDOM_SCHEDULER: u64 = 0x005E_ED0F_7A4D_0001;
     /// A learned scheduler's sampled actions.
     pub const LEARNED_ACTIONS: u64 = 0x1ea7_ed00_0000_0001;
+    /// Spark's engine: which hosts hold an input task's blocks, and which partition a key
+    /// hashes to.
+    pub const CLUSTER_DATA: u64 = 0xda7a_0000_0000_0001;
+}
+
+/// A counter-based uniform for one entity of an episode (`words` name it), on `stream`:
+/// like [`task_draws`], independent of the order in which entities are visited.
+pub fn entity_draw(seed: u64, stream: u64, words: [u64; 3]) -> u64 {
+    let x = splitmix64(splitmix64(seed ^ stream) ^ words[0]);
+    splitmix64(splitmix64(x ^ words[1]) ^ words[2])
 }
 
 /// A scheduler's generator for an episode: its own stream of the episode seed.

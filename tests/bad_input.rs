@@ -289,3 +289,94 @@ fn bad_config_and_arguments() {
     let (code, _) = mpda(&["eval", "--traces", traces, "--bogus"]);
     assert_ne!(code, 0);
 }
+
+/// A Spark cluster config (`[sim.cluster]`) with a bad value: a clear error naming the
+/// file and the field, and a non-zero exit.
+#[test]
+fn bad_cluster_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let traces = dir.path().to_str().unwrap();
+    let host = "[[sim.cluster.hosts]]\ncores = 2\nmemory_mb = 4096\n";
+    let cases = [
+        (
+            "[[sim.cluster.hosts]]\ncores = 0\nmemory_mb = 4096\n".to_string(),
+            "sim.cluster.hosts[0].cores: must be in 1..=4096, found 0",
+        ),
+        (
+            "[[sim.cluster.hosts]]\ncores = 2\nmemory_mb = 4096\nexecutor_memory_mb = 256\n"
+                .to_string(),
+            "sim.cluster.hosts[0].executor_memory_mb: an executor gets 256 MB, not above Spark's 300 MB reserved memory",
+        ),
+        (
+            "[[sim.cluster.hosts]]\ncores = 2\nmemory_mb = 4096\nspeed = 0.0\n".to_string(),
+            "sim.cluster.hosts[0].speed: must be a finite number above 0, found 0",
+        ),
+        (
+            "[[sim.cluster.hosts]]\ncores = 2\nmemory_mb = 4096\nspeed = -2.5\n".to_string(),
+            "sim.cluster.hosts[0].speed",
+        ),
+        (
+            format!("{host}[sim.cluster.locality]\nwait_ms = -1\n"),
+            "sim.cluster.locality.wait_ms: must be in 0..=3600000, found -1",
+        ),
+        (
+            format!(
+                "{host}[[sim.cluster.pools]]\nname = \"etl\"\n[[sim.cluster.pools]]\nname = \"adhoc\"\n\
+                 [sim.cluster.assign]\ndefault_pool = \"etl\"\n"
+            ),
+            "sim.cluster.pools[1]: pool \"adhoc\" is used by no job",
+        ),
+        (
+            format!(
+                "{host}[[sim.cluster.pools]]\nname = \"etl\"\n\
+                 [sim.cluster.assign]\ndefault_pool = \"etl\"\nby_query = {{ \"1\" = \"gone\" }}\n"
+            ),
+            "sim.cluster.assign.by_query.1: job sent to unknown pool \"gone\"",
+        ),
+        (
+            "[sim.cluster]\npreset = \"nope\"\n".to_string(),
+            "sim.cluster.preset: unknown preset \"nope\"",
+        ),
+    ];
+    for (i, (section, expected)) in cases.iter().enumerate() {
+        let cfg = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[workload]\ntraces = \"{traces}\"\narrivals = {{ kind = \"batch\", jobs = 2 }}\n{section}"
+            ),
+        )
+        .unwrap();
+        let (code, err) = mpda(&["eval", "--config", cfg.to_str().unwrap(), "--seeds", "1"]);
+        assert_ne!(code, 0, "case {i} should fail");
+        assert!(
+            err.contains(&format!("c{i}.toml")) && err.contains(expected),
+            "case {i}: expected {expected:?} in: {err}"
+        );
+    }
+}
+
+/// Per-task byte arrays that do not match the stage's task count.
+#[test]
+fn per_task_bytes_that_do_not_match_the_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = json!({
+        "format": "mpda-trace/1", "name": "j", "size": "sf1", "query": "1",
+        "stages": [
+            {"num_tasks": 2, "parents": [],
+             "durations": [{"executors": 2, "first_wave": [3, 4], "rest_wave": [], "fresh": []}],
+             "shuffle": {"read_bytes": [1, 2, 3], "read_records": [1, 2, 3],
+                         "write_bytes": [1, 2, 3], "write_records": [1, 2, 3]}}
+        ]
+    });
+    common::write_trace(dir.path(), "sf1", 1, &trace);
+    check_rejected(
+        dir.path(),
+        &[
+            "q1.json",
+            "stages[0].shuffle.read_bytes",
+            "a multiple of num_tasks (2); found 3",
+        ],
+    );
+}

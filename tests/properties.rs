@@ -9,7 +9,8 @@ use proptest::strategy::ValueTree;
 
 use mpda::eval::{self, SchedulerFactory, run_episode};
 use mpda::sched::SchedulerSpec;
-use mpda::sim::{Env, Observation, SimConfig};
+use mpda::sim::spark::Locality;
+use mpda::sim::{ClusterConfig, Env, Observation, SimConfig};
 use mpda::workload::Episode;
 use mpda::workload::arrivals::JobArrival;
 use mpda::workload::{JobTrace, StageTrace, WaveSamples};
@@ -133,8 +134,21 @@ fn check_episode(
     seed: u64,
     skip_unseen: bool,
 ) -> Result<(), TestCaseError> {
+    check_on(jobs, executors, None, sched, seed, skip_unseen)
+}
+
+/// The invariants of an episode on Decima's engine (`cluster` = None) or Spark's.
+fn check_on(
+    jobs: &[JobArrival],
+    executors: u32,
+    cluster: Option<ClusterConfig>,
+    sched: &str,
+    seed: u64,
+    skip_unseen: bool,
+) -> Result<(), TestCaseError> {
     let mut cfg = SimConfig {
         executors,
+        cluster: cluster.clone(),
         record_tasks: true,
         executor_keys: if seed.is_multiple_of(2) {
             mpda::sim::ExecutorKeys::Measured
@@ -175,8 +189,8 @@ fn check_episode(
         }
     }
     prop_assert_eq!(rec.len() as u64, stats.events.task);
-    // No executor runs two tasks at once.
-    for e in 0..executors {
+    // No executor (Spark: task slot) runs two tasks at once.
+    for e in 0..cfg.slots() {
         let mut mine: Vec<_> = rec.iter().filter(|r| r.executor == e).collect();
         mine.sort_by_key(|r| r.start_ms);
         for w in mine.windows(2) {
@@ -213,9 +227,22 @@ fn check_episode(
                 );
             }
         }
-        // No job beats its critical path plus the move of its first executor.
+        // No job beats its critical path plus the move of its first executor (Spark's
+        // engine: no move, and the fastest host shortens every task).
         let jct_ms = (stats.jct_s[j].unwrap() * 1000.0).round() as u64;
-        let bound = cfg.moving_delay_ms + critical_path_lower_bound(&a.job);
+        let bound = match &cluster {
+            None => cfg.moving_delay_ms + critical_path_lower_bound(&a.job),
+            Some(c) => {
+                let fastest = c
+                    .resolve()
+                    .unwrap()
+                    .hosts
+                    .iter()
+                    .map(|h| h.speed)
+                    .fold(0.0, f64::max);
+                (critical_path_lower_bound(&a.job) as f64 / fastest).floor() as u64
+            }
+        };
         prop_assert!(
             jct_ms >= bound,
             "job {} JCT {} ms below bound {} ms",
@@ -240,11 +267,76 @@ fn check_episode(
     }
     let expect = -(stats.reward_job_time_ms as f64) / cfg.reward.scale;
     prop_assert!((stats.total_reward - expect).abs() <= 1e-9 * expect.abs().max(1.0));
+    if let (Some(spark), Some(c)) = (env.spark(), &cluster) {
+        // Execution memory is never over-committed.
+        prop_assert!(
+            spark.peak_memory_ratio <= 1.0 + 1e-12,
+            "memory {}",
+            spark.peak_memory_ratio
+        );
+        // A task starts at a worse locality level only after its stage's wait, or when no
+        // slot on one of its hosts is free.
+        let wait = c.waits()[1];
+        for l in &spark.launches {
+            if l.level > Locality::NodeLocal && l.level != Locality::NoPref {
+                prop_assert!(
+                    !l.preferred_slot_free || l.at_ms - l.submitted_ms >= wait,
+                    "early non-local launch {:?}",
+                    l
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+/// A random Spark cluster: host groups of any shape, memory tight or ample, locality and
+/// memory on or off, skewed data, either re-offer rule.
+fn spark_cluster() -> impl Strategy<Value = ClusterConfig> {
+    let group = (1u32..3, 1u32..4, 400u64..8192, 0.25f64..2.0, any::<bool>());
+    (
+        proptest::collection::vec(group, 1..3),
+        any::<bool>(),
+        any::<bool>(),
+        0u32..2,
+        0.0f64..1.5,
+        0i64..4000,
+        any::<bool>(),
+    )
+        .prop_map(|(groups, locality, memory, reps, zipf, wait, sticky)| {
+            let mut text = String::new();
+            for (count, cores, mem, speed, rack) in groups {
+                let rack = if rack { "rack = \"r1\"\n" } else { "" };
+                text += &format!(
+                    "[[hosts]]\ncount = {count}\ncores = {cores}\nmemory_mb = {}\nspeed = {speed}\n{rack}",
+                    mem.max(301 * u64::from(cores))
+                );
+            }
+            let reoffer = if sticky { "stage" } else { "every_slot" };
+            text = format!(
+                "reoffer = \"{reoffer}\"\n{text}[locality]\nenabled = {locality}\nwait_ms = {wait}\n\
+                 replication = {}\n[memory]\nenabled = {memory}\n[data]\nzipf = {zipf}\nmb_per_task_s = 50.0\n",
+                reps + 1
+            );
+            let c: ClusterConfig = toml::from_str(&text).unwrap();
+            c.validate().unwrap();
+            c
+        })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_on_spark_clusters(
+        jobs in episode(),
+        cluster in spark_cluster(),
+        seed in any::<u32>(),
+    ) {
+        for sched in ["fair", "sjf-cp", "spark-fifo", "spark-fair", "random"] {
+            check_on(&jobs, 1, Some(cluster.clone()), sched, u64::from(seed), true)?;
+        }
+    }
 
     #[test]
     fn invariants_hold_for_every_scheduler(

@@ -607,7 +607,15 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
         msg,
     };
     let sw = &cfg.sweep;
-    let executors = sw.executors.clone().unwrap_or(vec![cfg.sim.executors]);
+    // On Spark's engine the cluster fixes the capacity: its task slots.
+    let cluster = cfg.sim.cluster.is_some();
+    if cluster && sw.executors.is_some() {
+        return Err(field(
+            "sweep.executors",
+            "has no effect with [sim.cluster] (the hosts fix the task slots); write one experiment per cluster".into(),
+        ));
+    }
+    let executors = sw.executors.clone().unwrap_or(vec![cfg.sim.slots()]);
     if executors.is_empty() || executors.contains(&0) {
         return Err(field(
             "sweep.executors",
@@ -667,8 +675,11 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
     let mut out = Vec::new();
     for &e in &executors {
         for (arrivals, gap) in &variants {
-            let mut label = format!("{e} executors");
-            let mut slug = format!("e{e}");
+            let (mut label, mut slug) = if cluster {
+                (format!("{e} task slots"), format!("s{e}"))
+            } else {
+                (format!("{e} executors"), format!("e{e}"))
+            };
             match (&cfg.workload.arrivals, gap) {
                 (Some(ArrivalProcess::Batch { jobs }), _) => label += &format!(", batch of {jobs}"),
                 (

@@ -278,7 +278,7 @@ impl Config for TrainConfig {
         self.sim.validate().map_err(|e| e.within("sim"))?;
         let policy = self
             .model
-            .policy_config(self.sim.executors)
+            .policy_config(self.sim.slots())
             .map_err(|m| FieldError::new("model", m))?;
         self.workload.validate().map_err(|e| e.within("workload"))?;
         if self.workload.arrivals.is_none() {

@@ -67,7 +67,7 @@ impl Trainer {
         let run = runs_dir.join(&cfg.name);
         let policy_cfg =
             cfg.model
-                .policy_config(cfg.sim.executors)
+                .policy_config(cfg.sim.slots())
                 .map_err(|msg| RlError::Invalid {
                     file: origin.to_path_buf(),
                     msg,

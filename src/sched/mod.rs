@@ -7,6 +7,7 @@ pub mod dag;
 mod fair;
 mod random;
 mod sjf_cp;
+pub mod spark;
 mod tetris;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ pub use critical_path::CriticalPath;
 pub use fair::{Fifo, Partition, WeightedFair};
 pub use random::RandomScheduler;
 pub use sjf_cp::SjfCp;
+pub use spark::SparkPools;
 pub use tetris::Tetris;
 
 /// Decides where the executors of a scheduling event go. A scheduler sees only the
@@ -106,6 +108,14 @@ pub const HEURISTICS: &[(&str, &str)] = &[
         "Tetris*: packing alignment + weight x shortness of the job (SRTF); [weight=1]",
     ),
     ("random", "a uniformly random schedulable stage and limit"),
+    (
+        "spark-fifo",
+        "Spark's TaskScheduler in FIFO mode: submitted stages by job id, then stage id",
+    ),
+    (
+        "spark-fair",
+        "Spark's FAIR pools ([sim.cluster] pools; one pool per job otherwise): needy pools by running/minShare, then running/weight, then name",
+    ),
 ];
 
 impl SchedulerSpec {
@@ -265,6 +275,14 @@ impl SchedulerSpec {
                 Ok(Box::new(Tetris::new(
                     self.get_f64_in("weight", 1.0, lo, hi)?,
                 )))
+            }
+            "spark-fifo" => {
+                self.allow(&[])?;
+                Ok(Box::new(SparkPools::fifo()))
+            }
+            "spark-fair" => {
+                self.allow(&[])?;
+                Ok(Box::new(SparkPools::fair()))
             }
             other => Err(self.err(format!(
                 "unknown scheduler \"{other}\" (known: {})",

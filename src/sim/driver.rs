@@ -2,6 +2,7 @@
 //! (batched) rollouts all drive the simulator through these two functions, so that there
 //! is one definition of a decision and one of when an episode ends.
 
+use super::env::Engine;
 use super::{Action, Env, Observation, SimError};
 
 /// Advances the episode to its next decision at which the scheduler has a choice.
@@ -12,8 +13,8 @@ use super::{Action, Env, Observation, SimError};
 /// done (Decima's rule: nothing left to place and no event left, or `max_time_ms` passed),
 /// or the decision comes at or after `cut_ms`, training's stochastic episode length (which,
 /// unlike Decima's `max_time`, really ends the episode at its first decision past the cut).
-pub fn next_decision(
-    env: &mut Env,
+pub fn next_decision<E: Engine + ?Sized>(
+    env: &mut E,
     obs: &mut Observation,
     cut_ms: Option<u64>,
     reward: &mut dyn FnMut(f64),
@@ -38,6 +39,19 @@ pub fn next_decision(
 /// `reward`.
 pub fn run_to_end(
     env: &mut Env,
+    obs: &mut Observation,
+    cut_ms: Option<u64>,
+    decide: &mut dyn FnMut(&Observation) -> Action,
+    reward: &mut dyn FnMut(f64),
+) -> Result<(), SimError> {
+    match env {
+        Env::Decima(e) => run_engine(e, obs, cut_ms, decide, reward),
+        Env::Spark(e) => run_engine(e.as_mut(), obs, cut_ms, decide, reward),
+    }
+}
+
+fn run_engine<E: Engine>(
+    env: &mut E,
     obs: &mut Observation,
     cut_ms: Option<u64>,
     decide: &mut dyn FnMut(&Observation) -> Action,

@@ -77,6 +77,10 @@ pub fn observe_jobs(jobs: &[LiveJobView<'_>], exec_cap: u32, now_ms: u64, obs: &
     obs.stages.clear();
     obs.edges.clear();
     obs.schedulable.clear();
+    obs.pools.clear();
+    obs.stage_data.clear();
+    obs.job_pool.clear();
+    obs.hosts.clear();
     for (ji, job) in jobs.iter().enumerate() {
         let base = obs.stages.len() as u32;
         let n = job.trace.stages.len() as u32;

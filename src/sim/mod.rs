@@ -4,12 +4,15 @@
 //! Nothing here knows about schedulers' insides or about neural networks: a scheduler sees
 //! an [`Observation`] and answers with an [`Action`].
 
+pub mod cluster;
+pub mod decima;
 pub mod driver;
 pub mod durations;
 pub mod env;
 pub mod live;
 pub mod observation;
 pub mod reward;
+pub mod spark;
 pub mod stats;
 
 use serde::{Deserialize, Serialize};
@@ -17,8 +20,9 @@ use thiserror::Error;
 
 use crate::validate::{FieldError, in_range};
 
-pub use env::Env;
-pub use observation::{JobView, Observation, StageView};
+pub use cluster::ClusterConfig;
+pub use env::{Env, Step};
+pub use observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
 pub use reward::{Objective, RewardConfig};
 pub use stats::{EpisodeStats, EventCounts, TaskRecord, Wave};
 
@@ -87,6 +91,10 @@ pub struct SimConfig {
     pub max_time_ms: Option<u64>,
     /// Keep a record of every task (for Gantt charts and property tests); costs memory.
     pub record_tasks: bool,
+    /// Spark as it really runs (hosts, slots, data, memory, locality, pools); absent:
+    /// Decima's engine, unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for SimConfig {
@@ -101,6 +109,7 @@ impl Default for SimConfig {
             reward: RewardConfig::default(),
             max_time_ms: None,
             record_tasks: false,
+            cluster: None,
         }
     }
 }
@@ -119,6 +128,30 @@ pub const MAX_DATA_POINTS: usize = 1_000;
 pub const MAX_TIME_MS: u64 = 1_000_000_000_000;
 
 impl SimConfig {
+    /// What a decision places at most: the executors, or the cluster's task slots (an
+    /// invalid cluster counts as the executors; `validate` reports it).
+    pub fn slots(&self) -> u32 {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.resolve().ok())
+            .map_or(self.executors, |c| c.slots())
+    }
+
+    /// What the episodes run on, for messages: "50 executors", or the cluster's slots and
+    /// hosts.
+    pub fn capacity(&self) -> String {
+        match self.cluster.as_ref().map(ClusterConfig::resolve) {
+            None => format!("{} executors", self.executors),
+            Some(Ok(c)) => format!(
+                "{} task slots on {} hosts ({} executors)",
+                c.slots(),
+                c.hosts.len(),
+                c.executors.len()
+            ),
+            Some(Err(e)) => format!("an invalid cluster ({e})"),
+        }
+    }
+
     /// Checks every field against its documented range (docs/inputs.md); field names are
     /// relative to the `[sim]` section.
     pub fn validate(&self) -> Result<(), FieldError> {
@@ -152,6 +185,9 @@ impl SimConfig {
         }
         if let Some(t) = self.max_time_ms {
             in_range("max_time_ms", t, 1, MAX_TIME_MS)?;
+        }
+        if let Some(c) = &self.cluster {
+            c.validate().map_err(|e| e.within("cluster"))?;
         }
         self.reward.validate().map_err(|e| e.within("reward"))
     }

@@ -5,6 +5,7 @@
 //! they have grown to the episode's size. Heuristics and learned policies read the same
 //! struct; Decima's and MPDA's node features are derived from it in `model::batch`.
 
+use super::cluster::SchedulingMode;
 use super::{Action, JobId, StageId};
 
 #[derive(Debug, Clone, Default)]
@@ -26,6 +27,52 @@ pub struct Observation {
     /// Indices into `stages` of the stages that may be chosen now, in Decima's frontier
     /// order (jobs in arrival order, stages in trace order).
     pub schedulable: Vec<u32>,
+    /// Spark's engine only (empty on Decima's, so that its observations cost what they
+    /// always did): per stage, parallel to `stages`, its data and locality state.
+    pub stage_data: Vec<StageData>,
+    /// Spark's engine only: per job, parallel to `jobs`, its index into `pools`, or `None`
+    /// for a pool of its own (Spark's pool for a name with no configuration). Empty: every
+    /// job in a pool of its own.
+    pub job_pool: Vec<Option<u32>>,
+    /// Configured Spark pools (`[sim.cluster] pools`); empty on Decima's engine.
+    pub pools: Vec<PoolView>,
+    /// The cluster's hosts (capacity and free slots); empty on Decima's engine, whose
+    /// executors are identical.
+    pub hosts: Vec<HostView>,
+}
+
+/// What Spark's engine adds to a stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageData {
+    /// Data the stage's tasks read, bytes.
+    pub bytes: f64,
+    /// Largest task's data over the mean task's (1: no skew).
+    pub skew: f64,
+    /// Waiting for a more local slot (delay scheduling): it declined the free slots.
+    pub locality_wait: bool,
+}
+
+/// A Spark pool as the FAIR scheduler sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolView {
+    pub weight: u32,
+    pub min_share: u32,
+    pub mode: SchedulingMode,
+    /// Rank of the pool's name in byte order among all pools: Spark's last tie-break.
+    pub name_rank: u32,
+    /// Tasks running in the pool's jobs.
+    pub running: u32,
+}
+
+/// One host: what a policy needs to weigh a heterogeneous cluster.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostView {
+    pub slots: u32,
+    pub free_slots: u32,
+    /// Relative speed (1.0: the machine the traces were measured on).
+    pub speed: f64,
+    /// Execution memory over all executors of the host, bytes.
+    pub execution_bytes: f64,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -96,3 +96,89 @@ impl AverageRewardRate {
         }
     }
 }
+
+/// The reward bookkeeping of an episode, shared by both engines (Decima's and Spark's) so
+/// that a reward means the same in each: `RewardCalculator.get_reward` plus the
+/// differential option.
+#[derive(Debug, Clone, Default)]
+pub struct RewardBook {
+    prev_ms: u64,
+    /// Whether a job has been active at a decision (Decima's `job_dags` membership).
+    seen: Vec<bool>,
+    /// Seen jobs not yet finished at the last decision.
+    tracked: Vec<super::JobId>,
+    /// Jobs that finished without ever being seen.
+    unseen_done: Vec<super::JobId>,
+    avg_rate: AverageRewardRate,
+    pub total: f64,
+    pub job_time_ms: u64,
+    pub unseen_jobs: usize,
+}
+
+impl RewardBook {
+    pub fn reset(&mut self, jobs: usize) {
+        self.prev_ms = 0;
+        self.seen.clear();
+        self.seen.resize(jobs, false);
+        self.tracked.clear();
+        self.unseen_done.clear();
+        self.avg_rate = AverageRewardRate::default();
+        self.total = 0.0;
+        self.job_time_ms = 0;
+        self.unseen_jobs = 0;
+    }
+
+    /// Job `j` finished: if no decision ever saw it, Decima never counts it.
+    pub fn job_done(&mut self, j: super::JobId) {
+        if !self.seen[j as usize] {
+            self.unseen_done.push(j);
+            self.unseen_jobs += 1;
+        }
+    }
+
+    /// The reward of the step that ends at `now`. `active` lists the active jobs; `times(j)`
+    /// gives a job's arrival and, once it is done, its completion.
+    pub fn step(
+        &mut self,
+        now: u64,
+        active: &[super::JobId],
+        times: impl Fn(super::JobId) -> (u64, Option<u64>),
+        rc: &RewardConfig,
+    ) -> f64 {
+        let prev = self.prev_ms;
+        for &j in active {
+            if !self.seen[j as usize] {
+                self.seen[j as usize] = true;
+                self.tracked.push(j);
+            }
+        }
+        let mut job_time = 0u64;
+        self.tracked.retain(|&j| {
+            let (arrival, completion) = times(j);
+            let end = completion.map_or(now, |c| c.min(now));
+            job_time += end.saturating_sub(arrival.max(prev));
+            completion.is_none()
+        });
+        if !rc.skip_unseen_jobs {
+            for &j in &self.unseen_done {
+                let (arrival, completion) = times(j);
+                job_time += completion.unwrap_or(now) - arrival;
+            }
+        }
+        self.unseen_done.clear();
+        self.job_time_ms += job_time;
+        let dt = now - prev;
+        self.prev_ms = now;
+        let raw = match rc.objective {
+            Objective::Mean => job_time,
+            Objective::Makespan => dt,
+        };
+        let mut r = -(raw as f64) / rc.scale;
+        if rc.differential {
+            self.avg_rate.add(r, dt as f64, rc.differential_window);
+            r -= self.avg_rate.rate() * dt as f64;
+        }
+        self.total += r;
+        r
+    }
+}

@@ -81,3 +81,62 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
+
+/// What an engine knows at the end of an episode, for [`EpisodeStats::summarize`].
+pub struct EpisodeTotals<'a> {
+    pub seed: u64,
+    /// Per job in arrival order: (arrival, completion if done), ms.
+    pub jobs: &'a mut dyn Iterator<Item = (u64, Option<u64>)>,
+    pub now_ms: u64,
+    pub busy_ms: u64,
+    /// Executors (Decima) or task slots (Spark).
+    pub capacity: u32,
+    pub decisions: u64,
+    pub events: EventCounts,
+    /// Tasks per wave, indexed by [`Wave`].
+    pub waves: [u64; 3],
+    pub rewards: &'a super::reward::RewardBook,
+}
+
+impl EpisodeStats {
+    /// The one summary of an episode, whichever engine ran it.
+    pub fn summarize(t: EpisodeTotals<'_>) -> Self {
+        let jct_s: Vec<Option<f64>> = t
+            .jobs
+            .map(|(arrival, done)| done.map(|c| (c - arrival) as f64 / 1000.0))
+            .collect();
+        let mut done: Vec<f64> = jct_s.iter().flatten().copied().collect();
+        let finished = done.len();
+        let avg = if finished > 0 {
+            done.iter().sum::<f64>() / finished as f64
+        } else {
+            f64::NAN
+        };
+        done.sort_by(f64::total_cmp);
+        let span = t.now_ms as f64;
+        EpisodeStats {
+            env_seed: t.seed,
+            jobs: jct_s.len(),
+            finished,
+            avg_jct_s: avg,
+            p50_jct_s: percentile(&done, 50.0),
+            p95_jct_s: percentile(&done, 95.0),
+            p99_jct_s: percentile(&done, 99.0),
+            makespan_s: span / 1000.0,
+            utilisation: if span > 0.0 {
+                t.busy_ms as f64 / (span * f64::from(t.capacity))
+            } else {
+                0.0
+            },
+            decisions: t.decisions,
+            events: t.events,
+            fresh_tasks: t.waves[Wave::Fresh as usize],
+            first_wave_tasks: t.waves[Wave::First as usize],
+            rest_wave_tasks: t.waves[Wave::Rest as usize],
+            total_reward: t.rewards.total,
+            reward_job_time_ms: t.rewards.job_time_ms,
+            unseen_jobs: t.rewards.unseen_jobs,
+            jct_s,
+        }
+    }
+}

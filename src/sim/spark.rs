@@ -1,0 +1,1532 @@
+//! Spark's engine: the episode on a cluster of hosts, executors and task slots, with task
+//! data and skew, execution memory and spill, and locality with delay scheduling.
+//!
+//! Decisions keep Decima's shape (a stage and a job-level parallelism limit), counted in
+//! task slots: a decision *grants* a stage slots, and Spark's TaskScheduler places the
+//! granted tasks on free slots through resource offers, one `TaskSetManager` per stage:
+//! locality levels (NODE_LOCAL, NO_PREF, RACK_LOCAL, ANY) with delay scheduling
+//! (`spark.locality.wait*`). A stage that declines the free slots while it waits for a
+//! more local one is marked `locality_wait` and cannot be chosen, so the slots go to the
+//! next stage, as Spark offers them to the next task set. Which stage comes first (FIFO,
+//! FAIR pools) is the scheduler's business: `spark-fifo` and `spark-fair` in `sched`.
+//!
+//! A task's duration (each term in `docs/simulator.md`, "Spark realism"):
+//! `sample × data/mean data (generated skew only) / host speed + remote bytes / network
+//! + 2 × spilled bytes / disk`, where the sample is Decima's (wave and executor key as in
+//! [`super::decima`]), remote bytes are what the task reads from other hosts, and spilled
+//! bytes are its working set beyond the execution memory Spark's unified memory manager
+//! grants it (between nothing and `pool / active tasks`, never more than is free).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use super::cluster::{ClusterConfig, ClusterSpec, MAX_PREFS, REDUCER_PREF_FRACTION, Reoffer};
+use super::durations::{History, KeyTable, sample_duration};
+use super::env::Step;
+use super::observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
+use super::reward::RewardBook;
+use super::stats::{EpisodeStats, EpisodeTotals, EventCounts, TaskRecord};
+use super::{Action, ExecutorKeys, JobId, SimConfig, SimError, StageId};
+use crate::seed::{entity_draw, stream, task_draws};
+use crate::workload::JobTrace;
+use crate::workload::arrivals::JobArrival;
+
+/// Spark's `TaskLocality`, in its order: a lower level is more local.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Locality {
+    /// Data cached in the executor; not modelled (no RDD caching), kept for the order.
+    ProcessLocal,
+    NodeLocal,
+    NoPref,
+    RackLocal,
+    #[default]
+    Any,
+}
+
+/// No host: an unused entry of a task's preferred hosts.
+const NO_HOST: u16 = u16::MAX;
+const MB: f64 = 1_048_576.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    TaskDone {
+        slot: u32,
+        task: u32,
+    },
+    JobArrival(JobId),
+    /// A stage's allowed locality level may widen now.
+    LocalityTimer(StageId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobState {
+    Pending,
+    Active,
+    Done,
+}
+
+#[derive(Debug, Clone)]
+struct JobRt {
+    trace: Arc<JobTrace>,
+    arrival_ms: u64,
+    first_stage: StageId,
+    num_stages: u32,
+    stages_done: u32,
+    state: JobState,
+    completion_ms: u64,
+    /// Tasks running.
+    running: u32,
+    /// Slots granted to its stages and not used yet.
+    granted: u32,
+    pool: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StageRt {
+    job: JobId,
+    local: u32,
+    num_tasks: u32,
+    /// First task of the stage in the flat task arrays.
+    task_base: u32,
+    dispatched: u32,
+    finished: u32,
+    done: bool,
+    /// Parents done and tasks left to start (Spark submitted its task set).
+    runnable: bool,
+    runnable_seq: u64,
+    running: u32,
+    granted: u32,
+    selected: bool,
+    /// Lowest task index not started yet (tasks start in index order within a level).
+    next_unstarted: u32,
+    /// Valid locality levels (`computeValidLocalityLevels`), and the current one.
+    levels: [Locality; 4],
+    num_levels: u8,
+    level: u8,
+    last_reset_ms: u64,
+    /// Tasks not started that have preferred hosts / none.
+    pending_pref: u32,
+    pending_nopref: u32,
+    /// It declined free slots in the last offer round.
+    locality_wait: bool,
+    /// When its armed locality timer fires (0: none armed).
+    timer_ms: u64,
+    /// When the DAGScheduler submitted it.
+    submitted_ms: u64,
+    bytes: f64,
+    max_task_bytes: f64,
+    /// Duration scale of generated skew: data / mean data per task applies.
+    scale_by_data: bool,
+    mean_ms: f64,
+    last_task_ms: f64,
+    /// Reduce stages: the hosts holding at least 20% of the map output (all tasks alike).
+    shared_prefs: bool,
+}
+
+impl StageRt {
+    fn saturated(&self) -> bool {
+        self.dispatched + self.granted >= self.num_tasks
+    }
+    fn pending(&self) -> u32 {
+        self.num_tasks - self.dispatched
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SlotRt {
+    exec: u32,
+    host: u16,
+    busy: bool,
+    /// Left idle by the scheduler until the next event: equal to the engine's epoch.
+    idle_epoch: u64,
+    /// Stage of its last task (the wave of the next one depends on it).
+    last_stage: Option<StageId>,
+    /// Execution memory held by its task, bytes.
+    memory: f64,
+    /// Stage and start of its running task.
+    stage: StageId,
+    start_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ExecRt {
+    memory_used: f64,
+    running: u32,
+}
+
+pub struct SparkEnv {
+    cfg: SimConfig,
+    cluster: ClusterConfig,
+    spec: ClusterSpec,
+    waits: [u64; 3],
+    keys: KeyTable,
+    has_racks: bool,
+    /// Configured pools as observed (running tasks filled in at each observation).
+    pool_views: Vec<PoolView>,
+    seed: u64,
+    now: u64,
+    jobs: Vec<JobRt>,
+    stages: Vec<StageRt>,
+    active: Vec<JobId>,
+    task_bytes: Vec<f64>,
+    task_prefs: Vec<[u16; MAX_PREFS]>,
+    task_started: Vec<bool>,
+    /// Per stage: (host, map output bytes) of its finished tasks.
+    stage_out: Vec<Vec<(u16, f64)>>,
+    slots: Vec<SlotRt>,
+    execs: Vec<ExecRt>,
+    /// Free slots in the order they are offered.
+    free: Vec<u32>,
+    /// Stages holding unused grants, oldest grant first.
+    grant_order: Vec<StageId>,
+    timeline: BinaryHeap<Reverse<(u64, u64, Event)>>,
+    push_seq: u64,
+    num_source: u32,
+    /// Counts events; slots idled in an earlier epoch are free again.
+    epoch: u64,
+    selected: Vec<StageId>,
+    runnable_seq: u64,
+    rewards: RewardBook,
+    decisions: u64,
+    events: EventCounts,
+    waves: [u64; 3],
+    busy_ms: u64,
+    records: Vec<TaskRecord>,
+    /// Tasks launched per locality level (NODE_LOCAL, NO_PREF, RACK_LOCAL, ANY) and spilled
+    /// bytes, for reports and tests.
+    pub launched_at: [u64; 5],
+    pub spilled_bytes: f64,
+    pub peak_memory_ratio: f64,
+    /// Every launch, when `record_tasks` is on (property tests check locality with it).
+    pub launches: Vec<Launch>,
+}
+
+/// One task launch, as delay scheduling decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch {
+    pub stage: StageId,
+    pub task: u32,
+    pub host: u16,
+    pub level: Locality,
+    pub at_ms: u64,
+    /// When its stage was submitted.
+    pub submitted_ms: u64,
+    /// The task has preferred hosts, and one of them had a free slot at launch.
+    pub preferred_slot_free: bool,
+}
+
+impl SparkEnv {
+    pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
+        cfg.validate()
+            .map_err(|e| SimError::Config(e.to_string()))?;
+        let cluster = cfg
+            .cluster
+            .clone()
+            .ok_or_else(|| SimError::Config("Spark's engine needs [sim.cluster]".into()))?;
+        let spec = cluster
+            .resolve()
+            .map_err(|e| SimError::Config(e.within("cluster").to_string()))?;
+        let total = spec.slots();
+        let keys = KeyTable::new(&cfg.executor_data_points, total, cfg.key_interpolation);
+        // Slots interleaved over executors (slot 0 of each, then slot 1, ...), so that a
+        // round of offers spreads over hosts as Spark's shuffled offers do on average.
+        let mut slots = Vec::with_capacity(total as usize);
+        let most = spec.executors.iter().map(|e| e.slots).max().unwrap_or(0);
+        for k in 0..most {
+            for (i, e) in spec.executors.iter().enumerate() {
+                if k < e.slots {
+                    slots.push(SlotRt {
+                        exec: i as u32,
+                        host: e.host,
+                        ..SlotRt::default()
+                    });
+                }
+            }
+        }
+        let mut names: Vec<&str> = cluster.pools.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        let pool_views = cluster
+            .pools
+            .iter()
+            .map(|p| PoolView {
+                weight: p.weight,
+                min_share: p.min_share,
+                mode: p.mode,
+                name_rank: names.iter().position(|n| *n == p.name).unwrap_or(0) as u32,
+                running: 0,
+            })
+            .collect();
+        Ok(Self {
+            waits: cluster.waits(),
+            has_racks: spec.hosts.iter().any(|h| h.rack.is_some()),
+            execs: vec![ExecRt::default(); spec.executors.len()],
+            free: Vec::with_capacity(slots.len()),
+            slots,
+            keys,
+            pool_views,
+            cluster,
+            spec,
+            seed: 0,
+            now: 0,
+            jobs: Vec::new(),
+            stages: Vec::new(),
+            active: Vec::new(),
+            task_bytes: Vec::new(),
+            task_prefs: Vec::new(),
+            task_started: Vec::new(),
+            stage_out: Vec::new(),
+            grant_order: Vec::new(),
+            timeline: BinaryHeap::new(),
+            push_seq: 0,
+            num_source: 0,
+            epoch: 1,
+            selected: Vec::new(),
+            runnable_seq: 0,
+            rewards: RewardBook::default(),
+            decisions: 0,
+            events: EventCounts::default(),
+            waves: [0; 3],
+            busy_ms: 0,
+            records: Vec::new(),
+            launched_at: [0; 5],
+            spilled_bytes: 0.0,
+            peak_memory_ratio: 0.0,
+            launches: Vec::new(),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    pub fn set_max_time(&mut self, max_time_ms: Option<u64>) {
+        self.cfg.max_time_ms = max_time_ms;
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now
+    }
+
+    pub fn job_name(&self, id: JobId) -> &str {
+        &self.jobs[id as usize].trace.name
+    }
+
+    pub fn num_jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn records(&self) -> &[TaskRecord] {
+        &self.records
+    }
+
+    /// The resolved cluster.
+    pub fn cluster(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    pub fn reset(&mut self, jobs: &[JobArrival], seed: u64) -> Result<(), SimError> {
+        self.prepare(jobs, seed)?;
+        self.advance();
+        Ok(())
+    }
+
+    /// Builds the episode's state at t = 0, before the first offers.
+    fn prepare(&mut self, jobs: &[JobArrival], seed: u64) -> Result<(), SimError> {
+        if jobs.is_empty() {
+            return Err(SimError::NoJobs);
+        }
+        self.seed = seed;
+        self.now = 0;
+        self.jobs.clear();
+        self.stages.clear();
+        self.active.clear();
+        self.task_bytes.clear();
+        self.task_prefs.clear();
+        self.task_started.clear();
+        self.grant_order.clear();
+        self.timeline.clear();
+        self.push_seq = 0;
+        self.selected.clear();
+        self.runnable_seq = 0;
+        self.rewards.reset(jobs.len());
+        self.decisions = 0;
+        self.events = EventCounts::default();
+        self.waves = [0; 3];
+        self.busy_ms = 0;
+        self.records.clear();
+        self.launched_at = [0; 5];
+        self.spilled_bytes = 0.0;
+        self.peak_memory_ratio = 0.0;
+        self.launches.clear();
+        for (j, a) in jobs.iter().enumerate() {
+            let first_stage = self.stages.len() as StageId;
+            let trace = &a.job;
+            for (local, st) in trace.stages.iter().enumerate() {
+                let s = self.stages.len() as StageId;
+                let mean_ms = trace.pools[local].rough_ms;
+                let task_base = self.task_bytes.len() as u32;
+                self.stages.push(StageRt {
+                    job: j as JobId,
+                    local: local as u32,
+                    num_tasks: st.num_tasks,
+                    task_base,
+                    mean_ms,
+                    last_task_ms: mean_ms,
+                    ..StageRt::default()
+                });
+                self.init_tasks(j as JobId, s, trace);
+            }
+            self.jobs.push(JobRt {
+                trace: Arc::clone(trace),
+                arrival_ms: a.arrival_ms,
+                first_stage,
+                num_stages: trace.stages.len() as u32,
+                stages_done: 0,
+                state: JobState::Pending,
+                completion_ms: 0,
+                running: 0,
+                granted: 0,
+                pool: self.cluster.pool_of(&trace.query).map(|p| p as u32),
+            });
+        }
+        let n = self.stages.len();
+        if self.stage_out.len() < n {
+            self.stage_out.resize_with(n, Vec::new);
+        }
+        for o in &mut self.stage_out[..n] {
+            o.clear();
+        }
+        for x in &mut self.execs {
+            *x = ExecRt::default();
+        }
+        self.free.clear();
+        for (i, sl) in self.slots.iter_mut().enumerate() {
+            sl.busy = false;
+            sl.idle_epoch = 0;
+            sl.last_stage = None;
+            sl.memory = 0.0;
+            self.free.push(i as u32);
+        }
+        for (j, a) in jobs.iter().enumerate() {
+            if a.arrival_ms == 0 {
+                self.activate(j as JobId);
+            } else {
+                self.push(a.arrival_ms, Event::JobArrival(j as JobId));
+            }
+        }
+        self.num_source = 0;
+        Ok(())
+    }
+
+    /// A stage's task data and, for input stages, the hosts holding each task's blocks.
+    fn init_tasks(&mut self, j: JobId, s: StageId, trace: &JobTrace) {
+        let st = &self.stages[s as usize];
+        let (local, n) = (st.local as usize, st.num_tasks as usize);
+        let stage = &trace.stages[local];
+        let data = &self.cluster.data;
+        let base = self.task_bytes.len();
+        let measured = stage
+            .shuffle
+            .as_ref()
+            .map(|sh| &sh.read_bytes[..n.min(sh.read_bytes.len())])
+            .filter(|b| b.len() == n && b.iter().any(|&x| x > 0));
+        let mut scale = false;
+        if let Some(b) = measured {
+            // Measured per-task shuffle reads (the first run of the trace): their skew is
+            // already in the duration samples.
+            self.task_bytes.extend(b.iter().map(|&x| x as f64));
+        } else {
+            let total = st.mean_ms / 1000.0 * n as f64 * data.mb_per_task_s * MB;
+            if data.zipf <= 0.0 || n == 1 {
+                self.task_bytes
+                    .extend(std::iter::repeat_n(total / n as f64, n));
+            } else {
+                // Keys with Zipf frequencies, hashed onto partitions (HashPartitioner).
+                scale = data.scale_durations;
+                self.task_bytes.resize(base + n, 0.0);
+                let keys = n as u64 * u64::from(data.keys_per_partition);
+                let norm: f64 = (1..=keys).map(|k| (k as f64).powf(-data.zipf)).sum();
+                for k in 1..=keys {
+                    let w = (k as f64).powf(-data.zipf) / norm;
+                    let h = entity_draw(
+                        self.seed,
+                        stream::CLUSTER_DATA,
+                        [u64::from(j), u64::from(st.local) << 1 | 1, k],
+                    );
+                    self.task_bytes[base + (h % n as u64) as usize] += w * total;
+                }
+            }
+        }
+        let bytes: f64 = self.task_bytes[base..].iter().sum();
+        let max = self.task_bytes[base..].iter().copied().fold(0.0, f64::max);
+        let is_input = stage.parents.is_empty();
+        let hosts = self.spec.hosts.len() as u64;
+        let reps = (self.cluster.locality.replication as u64).min(hosts) as usize;
+        let locality = self.cluster.locality.enabled;
+        for t in 0..n {
+            let mut prefs = [NO_HOST; MAX_PREFS];
+            if locality && is_input {
+                // Block replicas on distinct hosts, drawn per task.
+                let mut k = 0u64;
+                let mut i = 0;
+                while i < reps {
+                    let h = (entity_draw(
+                        self.seed,
+                        stream::CLUSTER_DATA,
+                        [u64::from(j), u64::from(st.local) << 1, (t as u64) << 8 | k],
+                    ) % hosts) as u16;
+                    k += 1;
+                    if !prefs[..i].contains(&h) {
+                        prefs[i] = h;
+                        i += 1;
+                    }
+                }
+            }
+            self.task_prefs.push(prefs);
+            self.task_started.push(false);
+        }
+        let st = &mut self.stages[s as usize];
+        st.bytes = bytes;
+        st.max_task_bytes = max;
+        st.scale_by_data = scale;
+    }
+
+    pub fn done(&self) -> bool {
+        self.num_source == 0
+            && (self.timeline.is_empty() || self.cfg.max_time_ms.is_some_and(|m| self.now >= m))
+    }
+
+    fn push(&mut self, t: u64, ev: Event) {
+        self.push_seq += 1;
+        self.timeline.push(Reverse((t, self.push_seq, ev)));
+    }
+
+    fn activate(&mut self, j: JobId) {
+        self.jobs[j as usize].state = JobState::Active;
+        self.active.push(j);
+        let (first, n) = (
+            self.jobs[j as usize].first_stage,
+            self.jobs[j as usize].num_stages,
+        );
+        let trace = Arc::clone(&self.jobs[j as usize].trace);
+        for local in 0..n {
+            if trace.stages[local as usize].parents.is_empty() {
+                self.submit_stage(first + local);
+            }
+        }
+    }
+
+    /// The DAGScheduler submits a stage's task set: its preferred locations and valid
+    /// locality levels are fixed now.
+    fn submit_stage(&mut self, s: StageId) {
+        self.runnable_seq += 1;
+        let locality = self.cluster.locality.enabled;
+        let (base, n) = {
+            let st = &self.stages[s as usize];
+            (st.task_base as usize, st.num_tasks as usize)
+        };
+        let job = &self.jobs[self.stages[s as usize].job as usize];
+        let first = job.first_stage;
+        let parents = &job.trace.stages[self.stages[s as usize].local as usize].parents;
+        let mut shared = false;
+        if locality && !parents.is_empty() {
+            // Spark's reduce-task preference: hosts with >= 20% of the map output.
+            let mut by_host: [(u16, f64); 16] = [(NO_HOST, 0.0); 16];
+            let mut used = 0;
+            let mut total = 0.0;
+            let mut overflow = false;
+            for &p in parents {
+                for &(h, b) in &self.stage_out[(first + p) as usize] {
+                    total += b;
+                    if let Some(e) = by_host[..used].iter_mut().find(|e| e.0 == h) {
+                        e.1 += b;
+                    } else if used < by_host.len() {
+                        by_host[used] = (h, b);
+                        used += 1;
+                    } else {
+                        overflow = true;
+                    }
+                }
+            }
+            let mut prefs = [NO_HOST; MAX_PREFS];
+            let mut k = 0;
+            if total > 0.0 && !overflow {
+                for &(h, b) in &by_host[..used] {
+                    if b >= REDUCER_PREF_FRACTION * total && k < MAX_PREFS {
+                        prefs[k] = h;
+                        k += 1;
+                    }
+                }
+            }
+            for p in &mut self.task_prefs[base..base + n] {
+                *p = prefs;
+            }
+            shared = true;
+        }
+        let with_pref = self.task_prefs[base..base + n]
+            .iter()
+            .filter(|p| p[0] != NO_HOST)
+            .count() as u32;
+        let st = &mut self.stages[s as usize];
+        st.runnable = true;
+        st.runnable_seq = self.runnable_seq;
+        st.shared_prefs = shared;
+        st.pending_pref = with_pref;
+        st.pending_nopref = st.num_tasks - with_pref;
+        let mut levels = [Locality::Any; 4];
+        let mut k = 0;
+        if with_pref > 0 {
+            levels[k] = Locality::NodeLocal;
+            k += 1;
+        }
+        if st.pending_nopref > 0 && with_pref > 0 {
+            levels[k] = Locality::NoPref;
+            k += 1;
+        }
+        if with_pref > 0 && self.has_racks {
+            levels[k] = Locality::RackLocal;
+            k += 1;
+        }
+        levels[k] = Locality::Any;
+        st.levels = levels;
+        st.num_levels = k as u8 + 1;
+        st.level = 0;
+        st.last_reset_ms = self.now;
+        st.submitted_ms = self.now;
+    }
+
+    fn wait_of(&self, level: Locality) -> u64 {
+        match level {
+            Locality::ProcessLocal => self.waits[0],
+            Locality::NodeLocal => self.waits[1],
+            Locality::RackLocal => self.waits[2],
+            Locality::NoPref | Locality::Any => 0,
+        }
+    }
+
+    /// `TaskSetManager.getAllowedLocalityLevel`: skips levels with no pending task, and
+    /// widens the level once its wait has passed since the last reset.
+    fn allowed_level(&mut self, s: StageId) -> Locality {
+        let now = self.now;
+        loop {
+            let st = &self.stages[s as usize];
+            let idx = st.level as usize;
+            if idx + 1 >= st.num_levels as usize {
+                return st.levels[idx];
+            }
+            let level = st.levels[idx];
+            let more = match level {
+                Locality::NodeLocal | Locality::RackLocal => st.pending_pref > 0,
+                Locality::NoPref => st.pending_nopref > 0,
+                Locality::ProcessLocal => false,
+                Locality::Any => true,
+            };
+            let wait = self.wait_of(level);
+            let st = &mut self.stages[s as usize];
+            if !more {
+                st.last_reset_ms = now;
+                st.level += 1;
+            } else if now - st.last_reset_ms >= wait {
+                st.last_reset_ms += wait;
+                st.level += 1;
+            } else {
+                return level;
+            }
+        }
+    }
+
+    fn same_rack(&self, a: u16, b: u16) -> bool {
+        let ra = self.spec.hosts[a as usize].rack;
+        ra.is_some() && ra == self.spec.hosts[b as usize].rack
+    }
+
+    /// `TaskSetManager.dequeueTask`: a task of `s` that may run on `host` at `max`, the most
+    /// local one first; with its locality.
+    fn find_task(&self, s: StageId, host: u16, max: Locality) -> Option<(u32, Locality)> {
+        let st = &self.stages[s as usize];
+        let base = st.task_base as usize;
+        let first = st.next_unstarted;
+        if first >= st.num_tasks {
+            return None;
+        }
+        // A task with no preference runs anywhere at once: Spark offers every task set at
+        // maxLocality NO_PREF, where delay scheduling does not apply.
+        if st.pending_pref == 0 {
+            return Some((first, Locality::NoPref));
+        }
+        let rack_ok = max >= Locality::RackLocal && self.has_racks;
+        let in_rack = |prefs: &[u16; MAX_PREFS]| {
+            prefs
+                .iter()
+                .any(|&h| h != NO_HOST && self.same_rack(h, host))
+        };
+        if st.shared_prefs {
+            // A reduce stage: every task prefers the same hosts.
+            let prefs = &self.task_prefs[base + first as usize];
+            return if prefs.contains(&host) {
+                Some((first, Locality::NodeLocal))
+            } else if rack_ok && in_rack(prefs) {
+                Some((first, Locality::RackLocal))
+            } else if max >= Locality::Any {
+                Some((first, Locality::Any))
+            } else {
+                None
+            };
+        }
+        let range = first as usize..st.num_tasks as usize;
+        let pending = |t: &usize| !self.task_started[base + t];
+        let prefs = |t: usize| &self.task_prefs[base + t];
+        if let Some(t) = range
+            .clone()
+            .filter(pending)
+            .find(|&t| prefs(t).contains(&host))
+        {
+            return Some((t as u32, Locality::NodeLocal));
+        }
+        if st.pending_nopref > 0
+            && let Some(t) = range
+                .clone()
+                .filter(pending)
+                .find(|&t| prefs(t)[0] == NO_HOST)
+        {
+            return Some((t as u32, Locality::NoPref));
+        }
+        if rack_ok && let Some(t) = range.clone().filter(pending).find(|&t| in_rack(prefs(t))) {
+            return Some((t as u32, Locality::RackLocal));
+        }
+        (max >= Locality::Any).then_some((first, Locality::Any))
+    }
+
+    /// Offers the free slots to every stage holding grants, oldest grant first
+    /// (`TaskSchedulerImpl.resourceOffers` with one task set per grant).
+    fn dispatch(&mut self) {
+        let mut i = 0;
+        while i < self.grant_order.len() {
+            let s = self.grant_order[i];
+            self.offer(s);
+            let st = &self.stages[s as usize];
+            if st.granted == 0 || st.pending() == 0 {
+                let left = st.granted;
+                self.stages[s as usize].locality_wait = false;
+                if left > 0 {
+                    self.stages[s as usize].granted = 0;
+                    let j = self.stages[s as usize].job;
+                    self.jobs[j as usize].granted -= left;
+                }
+                self.grant_order.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// One task set's share of an offer round (`resourceOfferSingleTaskSet` over the
+    /// levels), with Spark's (3.1+) delay-scheduling timer: it resets when a round
+    /// launched tasks and declined no slot, and a declined round arms a timer for the
+    /// moment the allowed level widens.
+    fn offer(&mut self, s: StageId) {
+        if !self.stages[s as usize].runnable || self.stages[s as usize].granted == 0 {
+            return;
+        }
+        let allowed = self.allowed_level(s);
+        let mut launched_min: Option<Locality> = None;
+        let mut declined = false;
+        let mut f = 0;
+        while f < self.free.len() {
+            let st = &self.stages[s as usize];
+            if st.granted == 0 || st.pending() == 0 {
+                break;
+            }
+            let slot = self.free[f];
+            if self.slots[slot as usize].idle_epoch == self.epoch {
+                f += 1;
+                continue;
+            }
+            let host = self.slots[slot as usize].host;
+            match self.find_task(s, host, allowed) {
+                Some((t, level)) => {
+                    self.free.remove(f);
+                    self.launch(slot, s, t, level);
+                    launched_min = Some(launched_min.map_or(level, |m| m.min(level)));
+                }
+                None => {
+                    declined = true;
+                    f += 1;
+                }
+            }
+        }
+        let st = &self.stages[s as usize];
+        let waiting = declined && st.granted > 0 && st.pending() > 0;
+        if let Some(min) = launched_min
+            && !waiting
+        {
+            let st = &mut self.stages[s as usize];
+            st.last_reset_ms = self.now;
+            if let Some(k) = st.levels[..st.num_levels as usize]
+                .iter()
+                .position(|&l| l == min)
+            {
+                st.level = k as u8;
+            }
+        }
+        self.stages[s as usize].locality_wait = waiting;
+        if waiting {
+            let st = &self.stages[s as usize];
+            let level = st.levels[st.level as usize];
+            let at = (st.last_reset_ms + self.wait_of(level)).max(self.now + 1);
+            if st.timer_ms != at {
+                self.stages[s as usize].timer_ms = at;
+                self.push(at, Event::LocalityTimer(s));
+            }
+        }
+    }
+
+    fn launch(&mut self, slot: u32, s: StageId, t: u32, level: Locality) {
+        let (j, local, base) = {
+            let st = &self.stages[s as usize];
+            (st.job, st.local as usize, st.task_base as usize)
+        };
+        let n = self.jobs[j as usize].running;
+        let (u_key, u_sample) = task_draws(self.seed, j, local as u32, t);
+        let pools = &self.jobs[j as usize].trace.pools[local];
+        let key = match self.cfg.executor_keys {
+            ExecutorKeys::DataPoints => self.keys.sample(n, u_key),
+            ExecutorKeys::Measured => self.keys.sample_measured(&pools.keys, n, u_key),
+        };
+        let sl = self.slots[slot as usize];
+        let history = match sl.last_stage {
+            None => History::NewToJob,
+            Some(prev) if self.stages[prev as usize].job != j => History::NewToJob,
+            Some(prev) if prev == s => History::SameStage,
+            Some(_) => History::OtherStage,
+        };
+        let (sample, wave) =
+            sample_duration(pools, key, history, self.cfg.warmup_delay_ms, u_sample);
+        let st = &self.stages[s as usize];
+        let bytes = self.task_bytes[base + t as usize];
+        let mut ms = f64::from(sample);
+        if st.scale_by_data && st.bytes > 0.0 {
+            ms *= bytes * f64::from(st.num_tasks) / st.bytes;
+        }
+        ms /= self.spec.hosts[sl.host as usize].speed;
+        if self.cluster.locality.enabled {
+            ms += self.remote_bytes(s, t, sl.host) / (self.cluster.data.network_mb_per_s * MB)
+                * 1000.0;
+        }
+        let mut memory = 0.0;
+        if self.cluster.memory.enabled {
+            let m = &self.cluster.memory;
+            let pool = self.spec.executors[sl.exec as usize].execution_bytes;
+            let ex = &mut self.execs[sl.exec as usize];
+            let want = bytes * m.working_set_factor;
+            // ExecutionMemoryPool: at most pool / active tasks, and only what is free.
+            let cap = pool / f64::from(ex.running + 1);
+            memory = want.min(cap).min((pool - ex.memory_used).max(0.0));
+            ex.memory_used += memory;
+            let spill = want - memory;
+            if spill > 0.0 {
+                self.spilled_bytes += spill;
+                ms += 2.0 * spill / (m.disk_mb_per_s * MB) * 1000.0;
+            }
+            self.peak_memory_ratio = self.peak_memory_ratio.max(ex.memory_used / pool);
+        }
+        self.execs[sl.exec as usize].running += 1;
+        let dur = (ms.ceil() as u64).max(1);
+        self.task_started[base + t as usize] = true;
+        let st = &mut self.stages[s as usize];
+        if self.task_prefs[base + t as usize][0] != NO_HOST {
+            st.pending_pref -= 1;
+        } else {
+            st.pending_nopref -= 1;
+        }
+        while st.next_unstarted < st.num_tasks
+            && self.task_started[base + st.next_unstarted as usize]
+        {
+            st.next_unstarted += 1;
+        }
+        st.dispatched += 1;
+        st.running += 1;
+        st.granted -= 1;
+        if st.dispatched == st.num_tasks {
+            st.last_task_ms = dur as f64;
+            st.runnable = false;
+        }
+        let job = &mut self.jobs[j as usize];
+        job.granted -= 1;
+        job.running += 1;
+        self.launched_at[level as usize] += 1;
+        self.waves[wave as usize] += 1;
+        self.busy_ms += dur;
+        let host = sl.host;
+        let sl = &mut self.slots[slot as usize];
+        sl.busy = true;
+        sl.last_stage = Some(s);
+        sl.memory = memory;
+        sl.stage = s;
+        sl.start_ms = self.now;
+        if self.cfg.record_tasks {
+            let prefs = self.task_prefs[base + t as usize];
+            let preferred_slot_free = self.free.iter().any(|&f| {
+                let o = &self.slots[f as usize];
+                o.idle_epoch != self.epoch && prefs.contains(&o.host)
+            });
+            self.launches.push(Launch {
+                stage: s,
+                task: t,
+                host,
+                level,
+                at_ms: self.now,
+                submitted_ms: self.stages[s as usize].submitted_ms,
+                preferred_slot_free,
+            });
+            self.records.push(TaskRecord {
+                job: j,
+                stage: local as u32,
+                task: t,
+                executor: slot,
+                start_ms: self.now,
+                end_ms: self.now + dur,
+                wave,
+            });
+        }
+        self.push(self.now + dur, Event::TaskDone { slot, task: t });
+    }
+
+    /// Bytes task `t` of `s` reads from hosts other than `host`.
+    fn remote_bytes(&self, s: StageId, t: u32, host: u16) -> f64 {
+        let st = &self.stages[s as usize];
+        let bytes = self.task_bytes[(st.task_base + t) as usize];
+        if !st.shared_prefs {
+            let prefs = &self.task_prefs[(st.task_base + t) as usize];
+            return if prefs[0] == NO_HOST || prefs.contains(&host) {
+                0.0
+            } else {
+                bytes
+            };
+        }
+        // A reduce task reads every map output; the share written on its host is local.
+        let job = &self.jobs[st.job as usize];
+        let (mut here, mut total) = (0.0, 0.0);
+        for &p in &job.trace.stages[st.local as usize].parents {
+            for &(h, b) in &self.stage_out[(job.first_stage + p) as usize] {
+                total += b;
+                if h == host {
+                    here += b;
+                }
+            }
+        }
+        if total > 0.0 {
+            bytes * (1.0 - here / total)
+        } else {
+            0.0
+        }
+    }
+
+    fn remove_job(&mut self, j: JobId) {
+        let job = &self.jobs[j as usize];
+        let (first, end) = (job.first_stage, job.first_stage + job.num_stages);
+        for s in first..end {
+            self.stages[s as usize].granted = 0;
+        }
+        self.grant_order.retain(|&s| !(first..end).contains(&s));
+        self.active.retain(|&x| x != j);
+        let job = &mut self.jobs[j as usize];
+        job.granted = 0;
+        job.state = JobState::Done;
+        job.completion_ms = self.now;
+        self.rewards.job_done(j);
+    }
+
+    fn process(&mut self, ev: Event) {
+        match ev {
+            Event::TaskDone { slot, task } => {
+                self.events.task += 1;
+                let sl = self.slots[slot as usize];
+                let s = sl.stage;
+                let j = self.stages[s as usize].job;
+                let host = sl.host;
+                let ex = &mut self.execs[sl.exec as usize];
+                ex.running -= 1;
+                ex.memory_used = (ex.memory_used - sl.memory).max(0.0);
+                let out = self.task_bytes[(self.stages[s as usize].task_base + task) as usize];
+                let o = &mut self.stage_out[s as usize];
+                match o.iter_mut().find(|e| e.0 == host) {
+                    Some(e) => e.1 += out,
+                    None => o.push((host, out)),
+                }
+                let sl = &mut self.slots[slot as usize];
+                sl.busy = false;
+                sl.memory = 0.0;
+                self.free.push(slot);
+                let st = &mut self.stages[s as usize];
+                st.running -= 1;
+                st.finished += 1;
+                self.jobs[j as usize].running -= 1;
+                if st.finished == st.num_tasks {
+                    st.done = true;
+                    let local = st.local as usize;
+                    self.jobs[j as usize].stages_done += 1;
+                    let job = &self.jobs[j as usize];
+                    let (trace, first) = (Arc::clone(&job.trace), job.first_stage);
+                    for &c in &trace.children[local] {
+                        let cs = first + c;
+                        let ready = trace.stages[c as usize]
+                            .parents
+                            .iter()
+                            .all(|&p| self.stages[(first + p) as usize].done);
+                        if ready && !self.stages[cs as usize].runnable {
+                            self.submit_stage(cs);
+                        }
+                    }
+                }
+                let job = &self.jobs[j as usize];
+                if job.stages_done == job.num_stages {
+                    self.remove_job(j);
+                } else if self.cluster.reoffer == Reoffer::Stage
+                    && self.stages[s as usize].pending() > 0
+                    && !self.stages[s as usize].saturated()
+                {
+                    // Decima's sticky stages: the slot takes the stage's next task.
+                    self.grant(s, 1);
+                }
+            }
+            Event::JobArrival(j) => {
+                self.events.job += 1;
+                self.activate(j);
+            }
+            Event::LocalityTimer(s) => {
+                self.events.exec += 1;
+                let st = &mut self.stages[s as usize];
+                if st.timer_ms == self.now {
+                    st.timer_ms = 0;
+                }
+            }
+        }
+        self.epoch += 1;
+    }
+
+    fn grant(&mut self, s: StageId, n: u32) {
+        let st = &mut self.stages[s as usize];
+        if st.granted == 0 {
+            self.grant_order.push(s);
+        }
+        st.granted += n;
+        let j = st.job;
+        self.jobs[j as usize].granted += n;
+    }
+
+    /// Free slots that no grant waits for: what the next decision places. Grants of stages
+    /// not yet submitted hold slots (Decima's committed executors wait for their stage).
+    fn unclaimed(&self) -> u32 {
+        let free = self
+            .free
+            .iter()
+            .filter(|&&f| self.slots[f as usize].idle_epoch != self.epoch)
+            .count() as u32;
+        let held: u32 = self
+            .grant_order
+            .iter()
+            .map(|&s| &self.stages[s as usize])
+            .filter(|st| !st.runnable)
+            .map(|st| st.granted)
+            .sum();
+        free.saturating_sub(held)
+    }
+
+    fn parents_saturated(&self, s: StageId) -> bool {
+        let st = &self.stages[s as usize];
+        let job = &self.jobs[st.job as usize];
+        job.trace.stages[st.local as usize]
+            .parents
+            .iter()
+            .all(|&p| self.stages[(job.first_stage + p) as usize].saturated())
+    }
+
+    fn schedulable(&self, s: StageId) -> bool {
+        let st = &self.stages[s as usize];
+        self.jobs[st.job as usize].state == JobState::Active
+            && !st.selected
+            && !st.done
+            && !st.saturated()
+            && !st.locality_wait
+            && self.parents_saturated(s)
+    }
+
+    fn any_schedulable(&self) -> bool {
+        self.active.iter().any(|&j| {
+            let job = &self.jobs[j as usize];
+            (job.first_stage..job.first_stage + job.num_stages).any(|s| self.schedulable(s))
+        })
+    }
+
+    /// Runs the timeline until a decision has a choice, or nothing is left.
+    fn advance(&mut self) {
+        loop {
+            self.dispatch();
+            let n = self.unclaimed();
+            if n > 0 && self.any_schedulable() {
+                self.num_source = n;
+                return;
+            }
+            let Some(Reverse((t, _, ev))) = self.timeline.pop() else {
+                self.num_source = 0;
+                return;
+            };
+            self.now = t;
+            self.process(ev);
+        }
+    }
+
+    fn min_limit(&self, j: JobId) -> u32 {
+        let job = &self.jobs[j as usize];
+        job.running + job.granted + 1
+    }
+
+    pub fn step(&mut self, action: Action) -> Result<Step, SimError> {
+        if self.done() {
+            return Err(SimError::EpisodeOver);
+        }
+        let reject = |reason: String| SimError::InvalidAction { action, reason };
+        match action {
+            Action::Schedule { stage, limit } => {
+                if stage as usize >= self.stages.len() {
+                    return Err(reject("no such stage".into()));
+                }
+                if !self.schedulable(stage) {
+                    return Err(reject("the stage is not schedulable now".into()));
+                }
+                let j = self.stages[stage as usize].job;
+                let lo = self.min_limit(j);
+                if limit < lo {
+                    return Err(reject(format!("limit below the job's minimum {lo}")));
+                }
+                let st = &self.stages[stage as usize];
+                let unassigned = st.num_tasks - st.dispatched - st.granted;
+                let n = (limit - lo + 1).min(unassigned).min(self.num_source);
+                self.stages[stage as usize].selected = true;
+                self.selected.push(stage);
+                self.grant(stage, n);
+                self.num_source -= n;
+            }
+            Action::Idle { executors } => {
+                if executors == 0 || executors > self.num_source {
+                    return Err(reject(format!(
+                        "must idle between 1 and {} slots",
+                        self.num_source
+                    )));
+                }
+                // The last free slots stay idle until the next event.
+                let mut left = executors;
+                for k in (0..self.free.len()).rev() {
+                    if left == 0 {
+                        break;
+                    }
+                    let sl = &mut self.slots[self.free[k] as usize];
+                    if sl.idle_epoch != self.epoch {
+                        sl.idle_epoch = self.epoch;
+                        left -= 1;
+                    }
+                }
+                self.num_source -= executors;
+            }
+        }
+        self.decisions += 1;
+        if self.num_source == 0 {
+            for s in self.selected.drain(..) {
+                self.stages[s as usize].selected = false;
+            }
+            self.advance();
+        }
+        let jobs = &self.jobs;
+        let reward = self.rewards.step(
+            self.now,
+            &self.active,
+            |j| {
+                let job = &jobs[j as usize];
+                let done = (job.state == JobState::Done).then_some(job.completion_ms);
+                (job.arrival_ms, done)
+            },
+            &self.cfg.reward,
+        );
+        Ok(Step {
+            reward,
+            done: self.done(),
+        })
+    }
+
+    pub fn observe(&self, obs: &mut Observation) {
+        obs.time_ms = self.now;
+        obs.exec_cap = self.slots.len() as u32;
+        obs.num_source_exec = self.num_source;
+        obs.source_job = None;
+        obs.jobs.clear();
+        obs.stages.clear();
+        obs.edges.clear();
+        obs.schedulable.clear();
+        obs.stage_data.clear();
+        obs.job_pool.clear();
+        obs.pools.clear();
+        obs.pools.extend_from_slice(&self.pool_views);
+        obs.hosts.clear();
+        for h in &self.spec.hosts {
+            obs.hosts.push(HostView {
+                speed: h.speed,
+                ..HostView::default()
+            });
+        }
+        for (e, x) in self.spec.executors.iter().enumerate() {
+            let hv = &mut obs.hosts[x.host as usize];
+            hv.slots += x.slots;
+            hv.execution_bytes += x.execution_bytes;
+            hv.free_slots += x.slots - self.execs[e].running;
+        }
+        for (ji, &j) in self.active.iter().enumerate() {
+            let job = &self.jobs[j as usize];
+            if let Some(p) = job.pool {
+                obs.pools[p as usize].running += job.running;
+            }
+            let base = obs.stages.len() as u32;
+            let mut unsaturated = false;
+            let mut remaining_work_ms = 0.0;
+            for local in 0..job.num_stages {
+                let id = job.first_stage + local;
+                let st = &self.stages[id as usize];
+                let trace_stage = &job.trace.stages[local as usize];
+                let saturated = st.saturated();
+                unsaturated |= !saturated;
+                remaining_work_ms += f64::from(st.pending()) * st.mean_ms;
+                for &p in &trace_stage.parents {
+                    obs.edges.push([base + p, base + local]);
+                }
+                let schedulable = self.schedulable(id);
+                if schedulable {
+                    obs.schedulable.push(obs.stages.len() as u32);
+                }
+                obs.stages.push(StageView {
+                    id,
+                    job: ji as u32,
+                    index: local,
+                    num_tasks: st.num_tasks,
+                    dispatched: st.dispatched,
+                    finished: st.finished,
+                    committed: st.granted,
+                    moving: 0,
+                    executors: st.running,
+                    runnable: st.runnable,
+                    runnable_since: st.runnable_seq,
+                    saturated,
+                    done: st.done,
+                    schedulable,
+                    mean_task_ms: st.mean_ms,
+                    last_task_ms: st.last_task_ms,
+                    in_degree: trace_stage.parents.len() as u32,
+                    out_degree: job.trace.children[local as usize].len() as u32,
+                });
+                obs.stage_data.push(StageData {
+                    bytes: st.bytes,
+                    skew: if st.bytes > 0.0 {
+                        st.max_task_bytes * f64::from(st.num_tasks) / st.bytes
+                    } else {
+                        0.0
+                    },
+                    locality_wait: st.locality_wait,
+                });
+            }
+            obs.jobs.push(JobView {
+                id: j,
+                arrival_ms: job.arrival_ms,
+                first_stage: base,
+                num_stages: job.num_stages,
+                executors: job.running,
+                exec_map: job.running + job.granted,
+                min_limit: self.min_limit(j),
+                unsaturated,
+                remaining_work_ms,
+            });
+            obs.job_pool.push(job.pool);
+        }
+    }
+
+    pub fn decisions(&self) -> u64 {
+        self.decisions
+    }
+
+    pub fn events(&self) -> EventCounts {
+        self.events
+    }
+
+    pub fn stats(&self) -> EpisodeStats {
+        let mut jobs = self.jobs.iter().map(|j| {
+            let done = (j.state == JobState::Done).then_some(j.completion_ms);
+            (j.arrival_ms, done)
+        });
+        EpisodeStats::summarize(EpisodeTotals {
+            seed: self.seed,
+            jobs: &mut jobs,
+            now_ms: self.now,
+            busy_ms: self.busy_ms,
+            capacity: self.slots.len() as u32,
+            decisions: self.decisions,
+            events: self.events,
+            waves: self.waves,
+            rewards: &self.rewards,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::live::tests::trace;
+    use crate::sim::{Observation, driver};
+
+    fn cluster(text: &str) -> SimConfig {
+        SimConfig {
+            executor_keys: ExecutorKeys::Measured,
+            record_tasks: true,
+            cluster: Some(toml::from_str(text).unwrap()),
+            ..SimConfig::default()
+        }
+    }
+
+    fn arrivals(jobs: &[Arc<JobTrace>]) -> Vec<JobArrival> {
+        jobs.iter()
+            .map(|j| JobArrival {
+                job: Arc::clone(j),
+                arrival_ms: 0,
+            })
+            .collect()
+    }
+
+    /// Runs an episode, the first schedulable stage taking every slot it can use.
+    fn run(cfg: SimConfig, jobs: &[JobArrival], seed: u64) -> SparkEnv {
+        let mut env = SparkEnv::new(cfg).unwrap();
+        env.reset(jobs, seed).unwrap();
+        finish(&mut env);
+        env
+    }
+
+    /// Runs a reset episode to its end (at most a million decisions).
+    fn finish(env: &mut SparkEnv) {
+        let mut obs = Observation::default();
+        let mut steps = 0;
+        while !env.done() {
+            env.observe(&mut obs);
+            let a = match obs.schedulable.first() {
+                Some(&s) => obs.send_all(s as usize),
+                None => obs.idle(),
+            };
+            env.step(a).unwrap();
+            steps += 1;
+            assert!(steps < 1_000_000, "no end in sight at {} ms", env.now);
+        }
+    }
+
+    /// The properties every episode must have: each task ran once, no slot ran two tasks
+    /// at a time, memory never over-committed, and no task went to a worse locality level
+    /// while a slot on one of its hosts was free, unless its stage had waited its turn.
+    fn check_properties(env: &SparkEnv, jobs: &[JobArrival]) {
+        let total: u64 = jobs.iter().map(|a| a.job.num_tasks()).sum();
+        let mut seen = std::collections::HashSet::new();
+        for r in env.records() {
+            assert!(
+                seen.insert((r.job, r.stage, r.task)),
+                "task ran twice: {r:?}"
+            );
+        }
+        assert_eq!(seen.len() as u64, total, "every task runs once");
+        let mut by_slot: Vec<Vec<(u64, u64)>> = vec![Vec::new(); env.slots.len()];
+        for r in env.records() {
+            by_slot[r.executor as usize].push((r.start_ms, r.end_ms));
+        }
+        for spans in &mut by_slot {
+            spans.sort_unstable();
+            for w in spans.windows(2) {
+                assert!(w[0].1 <= w[1].0, "a slot ran two tasks at once: {w:?}");
+            }
+        }
+        assert!(
+            env.peak_memory_ratio <= 1.0 + 1e-12,
+            "memory over-committed: {}",
+            env.peak_memory_ratio
+        );
+        let wait = env.waits[1];
+        for l in &env.launches {
+            if l.level > Locality::NodeLocal && l.level != Locality::NoPref {
+                assert!(
+                    !l.preferred_slot_free || l.at_ms - l.submitted_ms >= wait,
+                    "launched at {:?} with a preferred slot free before the wait: {l:?}",
+                    l.level
+                );
+            }
+        }
+    }
+
+    /// Sets the preferred hosts of every task of input stage `s` and submits it again.
+    fn set_prefs(env: &mut SparkEnv, s: StageId, hosts: &[u16]) {
+        let st = &env.stages[s as usize];
+        let base = st.task_base as usize;
+        let n = st.num_tasks as usize;
+        for (prefs, &h) in env.task_prefs[base..base + n].iter_mut().zip(hosts) {
+            *prefs = [NO_HOST; MAX_PREFS];
+            prefs[0] = h;
+        }
+        env.submit_stage(s);
+    }
+
+    #[test]
+    fn delay_scheduling_escalates_when_the_wait_expires() {
+        // TaskSetManagerSuite "basic delay scheduling": an offer on a host the task does not
+        // prefer is refused until spark.locality.wait has passed, then taken at ANY.
+        for (wait, expect_ms) in [(3000, 3000), (0, 0), (500, 500)] {
+            let cfg = cluster(&format!(
+                "[[hosts]]\ncount = 2\ncores = 1\nmemory_mb = 2048\n\
+                 [locality]\nenabled = true\nreplication = 1\nwait_ms = {wait}"
+            ));
+            let jobs = arrivals(&[trace("a", &[2], 10_000)]);
+            // Both tasks' blocks on host 0, set before the first offers.
+            let mut env2 = SparkEnv::new(cfg).unwrap();
+            env2.prepare(&jobs, 1).unwrap();
+            set_prefs(&mut env2, 0, &[0, 0]);
+            env2.advance();
+            finish(&mut env2);
+            let l = &env2.launches;
+            assert_eq!(l.len(), 2);
+            assert_eq!(
+                (l[0].host, l[0].level, l[0].at_ms),
+                (0, Locality::NodeLocal, 0)
+            );
+            assert_eq!(l[1].host, 1, "wait {wait}");
+            assert_eq!(l[1].level, Locality::Any, "wait {wait}");
+            assert_eq!(l[1].at_ms, expect_ms, "wait {wait}");
+            check_properties(&env2, &jobs);
+        }
+    }
+
+    #[test]
+    fn a_free_preferred_slot_is_taken_first() {
+        // Delay scheduling waits for a preferred host only while none is free: with host 1
+        // free and preferred, the task starts there at once at NODE_LOCAL.
+        let cfg = cluster(
+            "[[hosts]]\ncount = 2\ncores = 1\nmemory_mb = 2048\n\
+             [locality]\nenabled = true\nreplication = 1",
+        );
+        let jobs = arrivals(&[trace("a", &[2], 1000)]);
+        let mut env = SparkEnv::new(cfg).unwrap();
+        env.prepare(&jobs, 1).unwrap();
+        set_prefs(&mut env, 0, &[1, 0]);
+        env.advance();
+        let mut obs = Observation::default();
+        env.observe(&mut obs);
+        env.step(obs.send_all(obs.schedulable[0] as usize)).unwrap();
+        let l = &env.launches;
+        assert_eq!(l.len(), 2);
+        assert!(
+            l.iter()
+                .all(|l| l.level == Locality::NodeLocal && l.at_ms == 0)
+        );
+    }
+
+    #[test]
+    fn memory_short_of_the_working_set_spills_and_never_overcommits() {
+        // 1 GB executors: (1024 - 300) MB x 0.6 = 434 MB of execution memory for 4 tasks.
+        let text = |mem: u64| {
+            format!(
+                "[[hosts]]\ncount = 2\ncores = 4\nmemory_mb = {mem}\n\
+                 [memory]\nenabled = true\n[data]\nmb_per_task_s = 200.0"
+            )
+        };
+        let jobs = arrivals(&[trace("a", &[8, 4], 2000), trace("b", &[6], 3000)]);
+        let small = run(cluster(&text(1024)), &jobs, 5);
+        check_properties(&small, &jobs);
+        assert!(small.spilled_bytes > 0.0, "a 1 GB executor must spill");
+        let big = run(cluster(&text(65_536)), &jobs, 5);
+        assert_eq!(big.spilled_bytes, 0.0, "64 GB holds every working set");
+        assert!(
+            small.stats().avg_jct_s > big.stats().avg_jct_s,
+            "spilling costs time"
+        );
+    }
+
+    #[test]
+    fn a_slow_host_slows_its_tasks() {
+        let text = |speed: f64| {
+            format!("[[hosts]]\ncount = 1\ncores = 2\nmemory_mb = 4096\nspeed = {speed}")
+        };
+        let jobs = arrivals(&[trace("a", &[4], 1000)]);
+        let fast = run(cluster(&text(1.0)), &jobs, 1).stats().makespan_s;
+        let slow = run(cluster(&text(0.5)), &jobs, 1).stats().makespan_s;
+        assert_eq!(fast, 2.0);
+        assert_eq!(slow, 4.0);
+    }
+
+    #[test]
+    fn zipf_skew_makes_a_heavy_partition() {
+        let text = |zipf: f64| {
+            format!("[[hosts]]\ncount = 1\ncores = 4\nmemory_mb = 8192\n[data]\nzipf = {zipf}")
+        };
+        let jobs = arrivals(&[trace("a", &[20], 1000)]);
+        let mut obs = Observation::default();
+        let mut skew = |zipf: f64| {
+            let mut env = SparkEnv::new(cluster(&text(zipf))).unwrap();
+            env.reset(&jobs, 9).unwrap();
+            env.observe(&mut obs);
+            obs.stage_data[0].skew
+        };
+        assert!((skew(0.0) - 1.0).abs() < 1e-9);
+        let heavy = skew(1.2);
+        assert!(
+            heavy > 2.0,
+            "Zipf 1.2 over 320 keys: the first key alone is ~{heavy}x"
+        );
+    }
+
+    #[test]
+    fn a_chain_runs_to_the_end() {
+        let cfg = cluster("[[hosts]]\ncount = 2\ncores = 2\nmemory_mb = 4096");
+        let jobs = arrivals(&[trace("a", &[4, 2], 1000), trace("b", &[3], 500)]);
+        let env = run(cfg, &jobs, 1);
+        let s = env.stats();
+        assert_eq!(s.finished, 2);
+        assert_eq!(env.records().len(), 9);
+    }
+
+    /// Twenty TPC-H jobs of the project's own traces, all at t = 0.
+    fn tpch_batch() -> Vec<JobArrival> {
+        let lib = crate::workload::TraceLibrary::load_dir(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tpch"
+        )))
+        .unwrap();
+        let all = lib.jobs();
+        arrivals(
+            &(0..20)
+                .map(|i| Arc::clone(&all[(i * 7) % all.len()]))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn tpch_episodes_keep_every_property() {
+        let _ = driver::run_to_end;
+        let jobs = tpch_batch();
+        for (text, seed) in [
+            (
+                "preset = \"hetero-small\"\n[locality]\nenabled = true\n[memory]\nenabled = true",
+                3,
+            ),
+            (
+                "preset = \"dscs\"\n[data]\nzipf = 1.0\nmb_per_task_s = 100.0\n\
+                 [locality]\nenabled = true\nwait_ms = 1000\n[memory]\nenabled = true",
+                4,
+            ),
+        ] {
+            let env = run(cluster(text), &jobs, seed);
+            assert_eq!(env.stats().finished, 20, "{text}");
+            check_properties(&env, &jobs);
+            assert!(env.launched_at[Locality::NodeLocal as usize] > 0, "{text}");
+        }
+    }
+}
