@@ -378,5 +378,16 @@ fn per_task_bytes_that_do_not_match_the_tasks() {
             "stages[0].shuffle.read_bytes",
             "a multiple of num_tasks (2); found 3",
         ],
+    ); // The per-task arrays the importer added later: absent is fine, a wrong length is not.
+    let mut trace = trace;
+    let sh = &mut trace["stages"][0]["shuffle"];
+    for k in ["read_bytes", "read_records", "write_bytes", "write_records"] {
+        sh[k] = json!([1, 2]);
+    }
+    sh["input_bytes"] = json!([5]);
+    common::write_trace(dir.path(), "sf1", 1, &trace);
+    check_rejected(
+        dir.path(),
+        &["q1.json", "stages[0].shuffle.input_bytes", "found 1"],
     );
 }

@@ -933,3 +933,70 @@ fn cli_info_reads_decima_traces() {
     assert_eq!(&total[1..5], ["total", "154 jobs", "1414", "177890"]);
     assert_eq!(total[12], "2,5,10,12,13,20,29,30,40,50,58,59,60,80,100");
 }
+
+#[test]
+fn per_task_fields_come_from_the_log() {
+    // Counted from the raw TaskEnd lines, independently of the importer: storage input,
+    // output, spill and GC totals, localities, hosts and executors.
+    let text = text_of(&fixture(Q1_ZSTD));
+    let (mut input, mut output, mut gc, mut spill) = (0u64, 0u64, 0u64, 0u64);
+    let (mut localities, mut hosts) = (Vec::new(), Vec::new());
+    for line in text.lines().filter(|l| l.contains("SparkListenerTaskEnd")) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let m = &v["Task Metrics"];
+        input += m["Input Metrics"]["Bytes Read"].as_u64().unwrap_or(0);
+        output += m["Output Metrics"]["Bytes Written"].as_u64().unwrap_or(0);
+        gc += m["JVM GC Time"].as_u64().unwrap_or(0);
+        spill += m["Memory Bytes Spilled"].as_u64().unwrap_or(0)
+            + m["Disk Bytes Spilled"].as_u64().unwrap_or(0);
+        localities.push(v["Task Info"]["Locality"].as_str().unwrap().to_string());
+        hosts.push(v["Task Info"]["Host"].as_str().unwrap().to_string());
+    }
+    assert!(input > 0, "Q1 scans lineitem");
+    let i = import_ok(&[fixture(Q1_ZSTD)]);
+    let job = only_job(&i);
+    let all = |f: &dyn Fn(&mpda::workload::trace::ShuffleStats) -> u64| -> u64 {
+        job.stages
+            .iter()
+            .map(|s| f(s.shuffle.as_ref().unwrap()))
+            .sum()
+    };
+    assert_eq!(all(&|s| s.input_bytes.iter().sum()), input);
+    assert_eq!(all(&|s| s.output_bytes.iter().sum()), output);
+    assert_eq!(all(&|s| s.gc_ms.iter().sum()), gc);
+    assert_eq!(
+        all(&|s| s.memory_spill_bytes.iter().chain(&s.disk_spill_bytes).sum()),
+        spill
+    );
+    let mut got_loc: Vec<String> = Vec::new();
+    let mut got_hosts: Vec<String> = Vec::new();
+    for s in &job.stages {
+        let sh = s.shuffle.as_ref().unwrap();
+        let n = s.num_tasks as usize;
+        for (name, len) in sh.lengths() {
+            assert_eq!(len, n, "{name}: one entry per task");
+        }
+        // The per-task durations are the wave samples, task by task.
+        let mut d = sh.duration_ms.clone();
+        let mut w = [
+            s.samples[0].first_wave.clone(),
+            s.samples[0].rest_wave.clone(),
+        ]
+        .concat();
+        d.sort_unstable();
+        w.sort_unstable();
+        assert_eq!(d, w);
+        assert!(sh.executor.iter().all(|e| e == "0" || e == "1"));
+        got_loc.extend(sh.locality.iter().cloned());
+        got_hosts.extend(sh.host.iter().cloned());
+    }
+    got_loc.sort();
+    localities.sort();
+    assert_eq!(got_loc, localities);
+    got_hosts.sort();
+    hosts.sort();
+    assert_eq!(got_hosts, hosts);
+    // The scan stage's input reaches Spark's engine as its tasks' data.
+    let scan = job.stages[0].shuffle.as_ref().unwrap();
+    assert!(scan.input_bytes.iter().all(|&b| b > 0));
+}

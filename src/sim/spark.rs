@@ -427,16 +427,18 @@ impl SparkEnv {
         let stage = &trace.stages[local];
         let data = &self.cluster.data;
         let base = self.task_bytes.len();
+        // Measured per-task reads (shuffle reads plus storage input, the first run of the
+        // trace): their skew is already in the duration samples.
+        let read = |sh: &crate::workload::trace::ShuffleStats, t: usize| {
+            sh.read_bytes.get(t).copied().unwrap_or(0) + sh.input_bytes.get(t).copied().unwrap_or(0)
+        };
         let measured = stage
             .shuffle
             .as_ref()
-            .map(|sh| &sh.read_bytes[..n.min(sh.read_bytes.len())])
-            .filter(|b| b.len() == n && b.iter().any(|&x| x > 0));
+            .filter(|sh| sh.read_bytes.len() >= n && (0..n).any(|t| read(sh, t) > 0));
         let mut scale = false;
-        if let Some(b) = measured {
-            // Measured per-task shuffle reads (the first run of the trace): their skew is
-            // already in the duration samples.
-            self.task_bytes.extend(b.iter().map(|&x| x as f64));
+        if let Some(sh) = measured {
+            self.task_bytes.extend((0..n).map(|t| read(sh, t) as f64));
         } else {
             let total = st.mean_ms / 1000.0 * n as f64 * data.mb_per_task_s * MB;
             if data.zipf <= 0.0 || n == 1 {

@@ -26,8 +26,11 @@ pub struct WaveSamples {
     pub fresh: Vec<u32>,
 }
 
-/// Per-task shuffle statistics, kept for realism studies (data locality, skew); the
-/// Decima-faithful simulator does not read them.
+/// Per-task statistics from the event log, one entry per task of each run the stage was
+/// measured in (runs one after the other, tasks in log order), kept so that duration
+/// models can be fitted without the raw logs. The JSON key stays `shuffle` (its first four
+/// arrays), so older traces load unchanged; the other arrays are absent there (empty).
+/// Decima's engine reads none of it; Spark's engine reads the bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShuffleStats {
@@ -39,6 +42,70 @@ pub struct ShuffleStats {
     pub write_bytes: Vec<u64>,
     #[serde(default)]
     pub write_records: Vec<u64>,
+    /// `Launch Time` to `Finish Time`, ms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duration_ms: Vec<u32>,
+    /// `Input Metrics.Bytes Read`: bytes read from storage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_bytes: Vec<u64>,
+    /// `Output Metrics.Bytes Written`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_bytes: Vec<u64>,
+    /// `Memory Bytes Spilled` and `Disk Bytes Spilled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory_spill_bytes: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_spill_bytes: Vec<u64>,
+    /// `JVM GC Time`, ms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gc_ms: Vec<u64>,
+    /// `Task Info.Locality`: PROCESS_LOCAL, NODE_LOCAL, NO_PREF, RACK_LOCAL or ANY.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locality: Vec<String>,
+    /// `Task Info.Host` and `Task Info.Executor ID`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executor: Vec<String>,
+}
+
+impl ShuffleStats {
+    /// Appends another run's tasks.
+    pub fn extend_from(&mut self, o: &ShuffleStats) {
+        self.read_bytes.extend_from_slice(&o.read_bytes);
+        self.read_records.extend_from_slice(&o.read_records);
+        self.write_bytes.extend_from_slice(&o.write_bytes);
+        self.write_records.extend_from_slice(&o.write_records);
+        self.duration_ms.extend_from_slice(&o.duration_ms);
+        self.input_bytes.extend_from_slice(&o.input_bytes);
+        self.output_bytes.extend_from_slice(&o.output_bytes);
+        self.memory_spill_bytes
+            .extend_from_slice(&o.memory_spill_bytes);
+        self.disk_spill_bytes.extend_from_slice(&o.disk_spill_bytes);
+        self.gc_ms.extend_from_slice(&o.gc_ms);
+        self.locality.extend_from_slice(&o.locality);
+        self.host.extend_from_slice(&o.host);
+        self.executor.extend_from_slice(&o.executor);
+    }
+
+    /// Each array's name and length, for validation.
+    pub fn lengths(&self) -> [(&'static str, usize); 13] {
+        [
+            ("read_bytes", self.read_bytes.len()),
+            ("read_records", self.read_records.len()),
+            ("write_bytes", self.write_bytes.len()),
+            ("write_records", self.write_records.len()),
+            ("duration_ms", self.duration_ms.len()),
+            ("input_bytes", self.input_bytes.len()),
+            ("output_bytes", self.output_bytes.len()),
+            ("memory_spill_bytes", self.memory_spill_bytes.len()),
+            ("disk_spill_bytes", self.disk_spill_bytes.len()),
+            ("gc_ms", self.gc_ms.len()),
+            ("locality", self.locality.len()),
+            ("host", self.host.len()),
+            ("executor", self.executor.len()),
+        ]
+    }
 }
 
 /// One stage of a job: a set of identical parallel tasks.
@@ -232,18 +299,15 @@ fn validate_stages(file: &Path, stages: &[StageTrace]) -> Result<(), TraceError>
             ));
         }
         if let Some(sh) = &stage.shuffle {
-            // Per-task arrays: one entry per task of each run the stage was measured in.
-            let arrays = [
-                ("read_bytes", sh.read_bytes.len()),
-                ("read_records", sh.read_records.len()),
-                ("write_bytes", sh.write_bytes.len()),
-                ("write_records", sh.write_records.len()),
-            ];
+            // Per-task arrays: one entry per task of each run the stage was measured in. The
+            // four shuffle arrays are always there; the others are absent (empty) in traces
+            // imported before they existed.
+            let arrays = sh.lengths();
             let tasks = stage.num_tasks as usize;
-            if let Some((name, len)) = arrays
-                .iter()
-                .find(|(_, len)| *len != arrays[0].1 || len % tasks != 0)
-            {
+            if let Some((name, len)) = arrays.iter().enumerate().find_map(|(i, &(name, len))| {
+                let absent = i >= 4 && len == 0;
+                (!absent && (len != arrays[0].1 || len % tasks != 0)).then_some((name, len))
+            }) {
                 return Err(TraceError::invalid(
                     file,
                     format!("stages[{s}].shuffle.{name}"),

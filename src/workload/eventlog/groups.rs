@@ -386,10 +386,20 @@ fn build_group(
             } else {
                 stage.rest_wave.push(t.duration_ms);
             }
-            stage.shuffle.read_bytes.push(t.read_bytes);
-            stage.shuffle.read_records.push(t.read_records);
-            stage.shuffle.write_bytes.push(t.write_bytes);
-            stage.shuffle.write_records.push(t.write_records);
+            let sh = &mut stage.shuffle;
+            sh.read_bytes.push(t.read_bytes);
+            sh.read_records.push(t.read_records);
+            sh.write_bytes.push(t.write_bytes);
+            sh.write_records.push(t.write_records);
+            sh.duration_ms.push(t.duration_ms);
+            sh.input_bytes.push(t.input_bytes);
+            sh.output_bytes.push(t.output_bytes);
+            sh.memory_spill_bytes.push(t.memory_spill_bytes);
+            sh.disk_spill_bytes.push(t.disk_spill_bytes);
+            sh.gc_ms.push(t.gc_ms);
+            sh.locality.push(t.locality.clone());
+            sh.host.push(t.host.clone());
+            sh.executor.push(t.executor.clone());
         }
         stages.push(stage);
     }
@@ -459,11 +469,8 @@ mod tests {
                     launch_ms: *id,
                     duration_ms: 10,
                     executor: "0".into(),
-                    read_bytes: 0,
-                    read_records: 0,
-                    write_bytes: 0,
-                    write_records: 0,
                     no_metrics: false,
+                    ..TaskRecord::default()
                 });
             }
         }

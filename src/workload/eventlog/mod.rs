@@ -393,16 +393,7 @@ pub fn merge(runs: Vec<GroupRun>, opts: &ImportOptions) -> Result<Vec<ImportedJo
                 w.first_wave.extend_from_slice(&s.first_wave);
                 w.rest_wave.extend_from_slice(&s.rest_wave);
                 w.fresh.extend_from_slice(&s.fresh);
-                shuffle.read_bytes.extend_from_slice(&s.shuffle.read_bytes);
-                shuffle
-                    .read_records
-                    .extend_from_slice(&s.shuffle.read_records);
-                shuffle
-                    .write_bytes
-                    .extend_from_slice(&s.shuffle.write_bytes);
-                shuffle
-                    .write_records
-                    .extend_from_slice(&s.shuffle.write_records);
+                shuffle.extend_from(&s.shuffle);
             }
             stages.push(StageTrace {
                 num_tasks: st.num_tasks,

@@ -68,7 +68,7 @@ pub struct JobRecord {
     pub end_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskRecord {
     pub task_id: u64,
     pub index: u32,
@@ -81,6 +81,14 @@ pub struct TaskRecord {
     pub read_records: u64,
     pub write_bytes: u64,
     pub write_records: u64,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub memory_spill_bytes: u64,
+    pub disk_spill_bytes: u64,
+    pub gc_ms: u64,
+    /// `Task Info.Locality` (empty if the log has none).
+    pub locality: String,
+    pub host: String,
     /// The task had no `Task Metrics`: its shuffle statistics are zeros.
     pub no_metrics: bool,
 }
@@ -215,6 +223,22 @@ struct TaskInfo {
     finish: u64,
     #[serde(rename = "Executor ID")]
     executor: String,
+    #[serde(rename = "Host", default)]
+    host: String,
+    #[serde(rename = "Locality", default)]
+    locality: String,
+}
+
+#[derive(Deserialize, Default)]
+struct InputMetrics {
+    #[serde(rename = "Bytes Read", default)]
+    bytes: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct OutputMetrics {
+    #[serde(rename = "Bytes Written", default)]
+    bytes: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -241,6 +265,16 @@ struct TaskMetrics {
     read: Option<ShuffleRead>,
     #[serde(rename = "Shuffle Write Metrics", default)]
     write: Option<ShuffleWrite>,
+    #[serde(rename = "Input Metrics", default)]
+    input: Option<InputMetrics>,
+    #[serde(rename = "Output Metrics", default)]
+    output: Option<OutputMetrics>,
+    #[serde(rename = "Memory Bytes Spilled", default)]
+    memory_spill: u64,
+    #[serde(rename = "Disk Bytes Spilled", default)]
+    disk_spill: u64,
+    #[serde(rename = "JVM GC Time", default)]
+    gc_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -503,6 +537,7 @@ impl Reader<'_> {
                         )
                     })?
                 };
+                let m = e.metrics.as_ref();
                 let (read, write) = match &e.metrics {
                     Some(m) => (
                         m.read.as_ref().map_or((0, 0), |r| {
@@ -528,6 +563,13 @@ impl Reader<'_> {
                         read_records: read.1,
                         write_bytes: write.0,
                         write_records: write.1,
+                        input_bytes: m.and_then(|m| m.input.as_ref()).map_or(0, |i| i.bytes),
+                        output_bytes: m.and_then(|m| m.output.as_ref()).map_or(0, |o| o.bytes),
+                        memory_spill_bytes: m.map_or(0, |m| m.memory_spill),
+                        disk_spill_bytes: m.map_or(0, |m| m.disk_spill),
+                        gc_ms: m.map_or(0, |m| m.gc_ms),
+                        locality: e.info.locality.clone(),
+                        host: e.info.host.clone(),
                         no_metrics: e.metrics.is_none(),
                     });
             }
