@@ -716,6 +716,11 @@ impl DecimaEnv {
                 self.commit_add(src, Some(stage), n);
                 self.num_source_exec -= n;
             }
+            Action::Place { .. } => {
+                return Err(reject(
+                    "placing a task on a host needs Spark's engine ([sim.cluster])".into(),
+                ));
+            }
             Action::Idle { executors } => {
                 if executors == 0 || executors > self.num_source_exec {
                     return Err(reject(format!(

@@ -171,6 +171,15 @@ pub fn allocate(
         let (stage, limit) = match action {
             Action::Idle { .. } => break,
             Action::Schedule { stage, limit } => (stage, limit),
+            Action::Place { .. } => {
+                return Err(AllocateError {
+                    action: Some(action),
+                    reason: format!(
+                        "scheduler answered {action:?}: a live run controls executors per \
+                         application, not where a task runs"
+                    ),
+                });
+            }
         };
         let reject = |reason: &str| AllocateError {
             action: Some(action),

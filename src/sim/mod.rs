@@ -44,6 +44,12 @@ pub enum Action {
     Schedule { stage: StageId, limit: u32 },
     /// Leave `executors` of the executors to place idle (Decima's `(None, n)`).
     Idle { executors: u32 },
+    /// Spark's engine only: start one task of `stage` now on a free slot of host `host`
+    /// (an index into `Observation::hosts`), instead of leaving the slot to Spark's
+    /// resource offers and delay scheduling: a capacity-aware scheduler (DSCS) picks the
+    /// host itself. The stage must be schedulable and runnable; the task is the one most
+    /// local to that host. Decima's engine and live runs refuse it.
+    Place { stage: StageId, host: u32 },
 }
 
 /// How an executor count between two measured counts picks its measurement key.

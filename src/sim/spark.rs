@@ -1112,6 +1112,31 @@ impl SparkEnv {
                 self.grant(stage, n);
                 self.num_source -= n;
             }
+            Action::Place { stage, host } => {
+                if stage as usize >= self.stages.len() {
+                    return Err(reject("no such stage".into()));
+                }
+                if !self.schedulable(stage) || !self.stages[stage as usize].runnable {
+                    return Err(reject(
+                        "the stage is not schedulable and runnable now".into(),
+                    ));
+                }
+                let epoch = self.epoch;
+                let slots = &self.slots;
+                let Some(pos) = self.free.iter().position(|&f| {
+                    let sl = &slots[f as usize];
+                    u32::from(sl.host) == host && sl.idle_epoch != epoch
+                }) else {
+                    return Err(reject(format!("host {host} has no free slot")));
+                };
+                let slot = self.free.remove(pos);
+                let (t, level) = self
+                    .find_task(stage, host as u16, Locality::Any)
+                    .expect("a runnable unsaturated stage has a task to start");
+                self.grant(stage, 1);
+                self.launch(slot, stage, t, level);
+                self.num_source -= 1;
+            }
             Action::Idle { executors } => {
                 if executors == 0 || executors > self.num_source {
                     return Err(reject(format!(
@@ -1450,6 +1475,65 @@ mod tests {
             small.stats().avg_jct_s > big.stats().avg_jct_s,
             "spilling costs time"
         );
+    }
+
+    #[test]
+    fn a_scheduler_can_place_tasks_on_a_host() {
+        // The DSCS hook: every task on the fast host, even when the slow one is free.
+        let cfg = cluster(
+            "[[hosts]]\ncores = 1\nmemory_mb = 2048\n\
+             [[hosts]]\ncores = 1\nmemory_mb = 2048\nspeed = 0.25",
+        );
+        let jobs = arrivals(&[trace("a", &[3, 2], 1000)]);
+        let mut env = SparkEnv::new(cfg.clone()).unwrap();
+        env.reset(&jobs, 1).unwrap();
+        let mut obs = Observation::default();
+        while !env.done() {
+            env.observe(&mut obs);
+            let fast_free = obs.hosts[0].free_slots > 0;
+            let a = match obs.schedulable.first() {
+                Some(&s) if fast_free && obs.stages[s as usize].runnable => Action::Place {
+                    stage: obs.stages[s as usize].id,
+                    host: 0,
+                },
+                _ => obs.idle(),
+            };
+            env.step(a).unwrap();
+        }
+        assert_eq!(env.stats().finished, 1);
+        assert!(
+            env.launches.iter().all(|l| l.host == 0),
+            "{:?}",
+            env.launches
+        );
+        assert_eq!(
+            env.stats().makespan_s,
+            5.0,
+            "five 1 s tasks in a row on host 0"
+        );
+        // A host without a free slot, or a stage that cannot run, is refused.
+        let mut env = SparkEnv::new(cfg).unwrap();
+        env.reset(&jobs, 1).unwrap();
+        env.observe(&mut obs);
+        let s = obs.stages[obs.schedulable[0] as usize].id;
+        assert!(env.step(Action::Place { stage: s, host: 7 }).is_err());
+        assert!(
+            env.step(Action::Place {
+                stage: s + 1,
+                host: 0
+            })
+            .is_err()
+        );
+        env.step(Action::Place { stage: s, host: 0 }).unwrap();
+    }
+
+    #[test]
+    fn decimas_engine_refuses_a_placement() {
+        let mut env = crate::sim::decima::DecimaEnv::new(SimConfig::default()).unwrap();
+        let jobs = arrivals(&[trace("a", &[3], 1000)]);
+        env.reset(&jobs, 1).unwrap();
+        let err = env.step(Action::Place { stage: 0, host: 0 }).unwrap_err();
+        assert!(err.to_string().contains("Spark's engine"), "{err}");
     }
 
     #[test]
