@@ -518,3 +518,55 @@ fn saved_models_run_in_mpda_eval_by_path() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("x.json: cannot read"));
 }
+
+/// A policy that opts into Spark's engine's features (`input_features = 11`) drives whole
+/// episodes on a heterogeneous cluster, reads non-zero Spark features there, and its fast
+/// host forward pass still matches Burn's.
+#[test]
+fn a_policy_with_spark_features_runs_on_a_cluster() {
+    let dev = Device::flex();
+    let mut cfg = PolicyConfig::mpda();
+    cfg.input_features = 11;
+    cfg.validate().unwrap();
+    let mut too_many = cfg.clone();
+    too_many.input_features = 12;
+    assert!(too_many.validate().unwrap_err().contains("1..=11"));
+    let sim = SimConfig {
+        cluster: Some(
+            toml::from_str(
+                "preset = \"dscs\"\n[data]\nzipf = 1.0\n[locality]\nenabled = true\n\
+                 [memory]\nenabled = true",
+            )
+            .unwrap(),
+        ),
+        ..SimConfig::default()
+    };
+    let mut env = Env::new(sim).unwrap();
+    let policy = cfg.init(&dev);
+    let mut fast = mpda::model::host::FastPolicy::new(&policy, &cfg);
+    let mut sched = LearnedScheduler::new(
+        policy.clone(),
+        cfg.clone(),
+        dev.clone(),
+        "mpda".into(),
+        false,
+    );
+    let mut obs = Observation::default();
+    let jobs: Vec<JobArrival> = common::random_jobs(4, 7)
+        .into_iter()
+        .map(|job| JobArrival { job, arrival_ms: 0 })
+        .collect();
+    let ep = Episode { seed: 3, jobs };
+    let s = run_episode(&mut env, &mut sched, &ep, &mut obs).unwrap();
+    assert_eq!(s.finished, 4);
+    // The features of a fresh observation on this cluster.
+    env.reset(&ep.jobs, 3).unwrap();
+    env.observe(&mut obs);
+    let f = mpda::model::batch::spark_features(&obs, 0);
+    assert!(f[0] > 0.0, "data left to read: {f:?}");
+    assert!(f[3] > 0.0 && f[3] <= 1.0, "free-slot speed: {f:?}");
+    let (h, stage, _, _) = run(&policy, &cfg, &[&obs], &dev);
+    for (a, b) in fast.stage_logp(&h).iter().zip(&stage) {
+        assert!((a - b).abs() < 1e-5, "fast {a} vs Burn {b}");
+    }
+}

@@ -8,8 +8,12 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::sim::Observation;
 
-/// Decima's five node features plus MPDA's in- and out-degree.
-pub const NODE_FEATURES: usize = 7;
+/// Decima's five node features, MPDA's in- and out-degree, then four features of Spark's
+/// engine ([`spark_features`]). A policy reads a prefix: `input_features` = 5 (Decima),
+/// 7 (MPDA) or 11 (MPDA plus Spark's), so models trained on fewer see exactly what they did.
+pub const NODE_FEATURES: usize = 11;
+/// Bytes that make one unit of the data feature (1 GB).
+const DATA_SCALE: f64 = 1e9;
 /// Decima's job features: the first three node features.
 pub const JOB_FEATURES: usize = 3;
 /// Decima scales the parallelism level by a hard-coded 50, whatever the cluster size.
@@ -35,6 +39,33 @@ pub fn decima_features(obs: &Observation, s: usize) -> [f32; 5] {
         (f64::from(st.remaining_tasks()) * st.last_task_ms / 100_000.0) as f32,
         st.remaining_tasks() as f32 / 200.0,
     ]
+}
+
+/// The opt-in features of Spark's engine for stage `s`: the data its unstarted tasks will
+/// read (GB), its skew above even (largest task over the mean, minus 1, capped at 8, over
+/// 4), whether it waits for a more local slot, and the mean speed of the free slots being
+/// placed (capacity: 1 on identical executors). All zero but the speed (1) on Decima's
+/// engine, which has no such data.
+pub fn spark_features(obs: &Observation, s: usize) -> [f32; 4] {
+    let st = &obs.stages[s];
+    let (mut free, mut weighted) = (0.0, 0.0);
+    for h in &obs.hosts {
+        free += f64::from(h.free_slots);
+        weighted += f64::from(h.free_slots) * h.speed;
+    }
+    let speed = if free > 0.0 { weighted / free } else { 1.0 };
+    match obs.stage_data.get(s) {
+        None => [0.0, 0.0, 0.0, speed as f32],
+        Some(d) => {
+            let left = f64::from(st.remaining_tasks()) / f64::from(st.num_tasks.max(1));
+            [
+                (d.bytes * left / DATA_SCALE) as f32,
+                ((d.skew - 1.0).clamp(0.0, 8.0) / 4.0) as f32,
+                if d.locality_wait { 1.0 } else { 0.0 },
+                speed as f32,
+            ]
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,6 +151,7 @@ impl HostBatch {
             self.x.extend_from_slice(&f);
             self.x.push(st.in_degree as f32 / DEGREE_SCALE);
             self.x.push(st.out_degree as f32 / DEGREE_SCALE);
+            self.x.extend_from_slice(&spark_features(obs, s));
             self.unfinished.push(if st.done { 0.0 } else { 1.0 });
             self.height.push(0);
             self.node_job.push(i64::from(job0 + st.job));

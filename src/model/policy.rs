@@ -54,7 +54,8 @@ pub struct PolicyConfig {
     /// Which published design this configures (informational).
     pub preset: String,
     pub encoder: EncoderKind,
-    /// Node features used: 5 (Decima's) or 7 (plus in- and out-degree, MPDA).
+    /// Node features used: 5 (Decima's), 7 (plus in- and out-degree, MPDA) or 11 (plus Spark's
+    /// engine's data, skew, locality wait and free-slot speed: `model::batch::spark_features`).
     pub input_features: usize,
     /// Width of embeddings and summaries.
     pub dim: usize,
@@ -163,7 +164,8 @@ impl PolicyConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=super::batch::NODE_FEATURES).contains(&self.input_features) {
             return Err(format!(
-                "input_features must be 1..=7, found {}",
+                "input_features must be 1..={}, found {}",
+                super::batch::NODE_FEATURES,
                 self.input_features
             ));
         }

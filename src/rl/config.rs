@@ -46,6 +46,11 @@ pub struct ModelSettings {
     pub critic_hidden: Option<Vec<usize>>,
     /// Give a design without a critic one (needed by PPO and A2C).
     pub critic: Option<bool>,
+    /// Opt into Spark's engine's node features: `true` reads 11 features (the preset's,
+    /// then data, skew, locality wait and free-slot speed; `model::batch::spark_features`).
+    /// Needs an MPDA-style preset (7 features); meant for a `[sim.cluster]`.
+    #[serde(default)]
+    pub spark_features: bool,
 }
 
 impl ModelSettings {
@@ -81,6 +86,15 @@ impl ModelSettings {
             if v && c.critic_hidden.is_empty() {
                 c.critic_hidden = c.head_hidden.clone();
             }
+        }
+        if self.spark_features {
+            if c.input_features != 7 {
+                return Err(format!(
+                    "spark_features extends the 7 features of MPDA's design; preset \"{}\" reads {}",
+                    self.preset, c.input_features
+                ));
+            }
+            c.input_features = crate::model::batch::NODE_FEATURES;
         }
         c.validate().map_err(|m| format!("model: {m}"))?;
         Ok(c)
