@@ -118,7 +118,6 @@ pub fn fifo_order(a: &Node, b: &Node) -> Ordering {
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
     pub nodes: Vec<Node>,
-    scratch: Vec<usize>,
 }
 
 impl Tree {
@@ -154,24 +153,25 @@ impl Tree {
     }
 
     fn visit(&mut self, node: usize, out: &mut Vec<usize>) {
-        match &self.nodes[node].kind {
-            Kind::TaskSet { item, .. } => out.push(*item),
-            Kind::Pool { mode, children } => {
-                let mode = *mode;
-                let mut kids = std::mem::take(&mut self.scratch);
-                kids.clear();
-                kids.extend_from_slice(children);
-                let nodes = &self.nodes;
-                kids.sort_by(|&a, &b| match mode {
-                    SchedulingMode::Fair => fair_order(&nodes[a], &nodes[b]),
-                    SchedulingMode::Fifo => fifo_order(&nodes[a], &nodes[b]),
-                });
-                let order = kids.clone();
-                self.scratch = kids;
-                for k in order {
-                    self.visit(k, out);
-                }
+        // A pool's own children are sorted in place (the tree is rebuilt for every
+        // decision) and visited in that order: no copy of the child list at any level.
+        let (mode, mut kids) = match &mut self.nodes[node].kind {
+            Kind::TaskSet { item, .. } => {
+                out.push(*item);
+                return;
             }
+            Kind::Pool { mode, children } => (*mode, std::mem::take(children)),
+        };
+        let nodes = &self.nodes;
+        kids.sort_by(|&a, &b| match mode {
+            SchedulingMode::Fair => fair_order(&nodes[a], &nodes[b]),
+            SchedulingMode::Fifo => fifo_order(&nodes[a], &nodes[b]),
+        });
+        for &k in &kids {
+            self.visit(k, out);
+        }
+        if let Kind::Pool { children, .. } = &mut self.nodes[node].kind {
+            *children = kids;
         }
     }
 }
