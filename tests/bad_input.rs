@@ -391,3 +391,53 @@ fn per_task_bytes_that_do_not_match_the_tasks() {
         &["q1.json", "stages[0].shuffle.input_bytes", "found 1"],
     );
 }
+
+/// `--device cuda` or `wgpu` on a binary built without that cargo feature (CI's build):
+/// a clear error naming the feature to build with, and a non-zero exit, for training and
+/// for evaluating a learned scheduler.
+#[test]
+fn a_gpu_device_the_build_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let traces = dir.path().to_str().unwrap();
+    let cfg = dir.path().join("t.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"t\"\n[workload]\ntraces = \"{traces}\"\narrivals = {{ kind = \"batch\", jobs = 2 }}\n\
+             [sim]\nexecutors = 5\n[model]\npreset = \"mpda\"\n[train]\niterations = 1\n\
+             [eval]\nevery = 1\nseeds = 1\n"
+        ),
+    )
+    .unwrap();
+    let runs = dir.path().join("runs");
+    for device in ["cuda", "wgpu"] {
+        if cfg!(feature = "cuda") && device == "cuda" || cfg!(feature = "wgpu") && device == "wgpu"
+        {
+            eprintln!("skipped: this test binary was built with the {device} feature");
+            continue;
+        }
+        let (code, err) = mpda(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--runs",
+            runs.to_str().unwrap(),
+            "--device",
+            device,
+        ]);
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("not in this build") && err.contains(&format!("--features {device}")),
+            "{err}"
+        );
+        let (code, err) = mpda(&[
+            "eval", "--traces", traces, "--batch", "2", "-s", "mpda", "--device", device,
+        ]);
+        assert_ne!(code, 0);
+        assert!(err.contains(&format!("--features {device}")), "{err}");
+    }
+    let (code, err) = mpda(&["eval", "--traces", traces, "--device", "tpu"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown device \"tpu\""), "{err}");
+}
