@@ -66,7 +66,9 @@ fn first(jobs: &[Arc<JobTrace>], executors: u32, sched: &str) -> (String, u32, u
             (env.job_name(job.id).to_string(), st.index, n)
         }
         Action::Idle { .. } => ("idle".into(), 0, 0),
-        Action::Place { .. } => panic!("no heuristic places on Decima's engine"),
+        Action::Place { .. } | Action::Partition { .. } | Action::Split { .. } => {
+            panic!("no heuristic places or repartitions on Decima's engine")
+        }
     }
 }
 

@@ -716,9 +716,9 @@ impl DecimaEnv {
                 self.commit_add(src, Some(stage), n);
                 self.num_source_exec -= n;
             }
-            Action::Place { .. } => {
+            Action::Place { .. } | Action::Partition { .. } | Action::Split { .. } => {
                 return Err(reject(
-                    "placing a task on a host needs Spark's engine ([sim.cluster])".into(),
+                    "placing or repartitioning tasks needs Spark's engine ([sim.cluster])".into(),
                 ));
             }
             Action::Idle { executors } => {

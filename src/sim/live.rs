@@ -171,12 +171,12 @@ pub fn allocate(
         let (stage, limit) = match action {
             Action::Idle { .. } => break,
             Action::Schedule { stage, limit } => (stage, limit),
-            Action::Place { .. } => {
+            Action::Place { .. } | Action::Partition { .. } | Action::Split { .. } => {
                 return Err(AllocateError {
                     action: Some(action),
                     reason: format!(
                         "scheduler answered {action:?}: a live run controls executors per \
-                         application, not where a task runs"
+                         application, not where a task runs or how a stage is partitioned"
                     ),
                 });
             }

@@ -50,6 +50,29 @@ pub enum Action {
     /// host itself. The stage must be schedulable and runnable; the task is the one most
     /// local to that host. Decima's engine and live runs refuse it.
     Place { stage: StageId, host: u32 },
+    /// Spark's engine only: cut `stage`'s data into `partitions` tasks before any of its
+    /// tasks starts (`spark.sql.shuffle.partitions` per stage, or AQE coalescing). The
+    /// stage's bytes are kept: generated keys are re-hashed onto the new partitions, measured
+    /// per-task data is re-cut over the partition index space. Durations then follow the
+    /// data term (sample × task bytes / the trace's mean task bytes), and memory and spill
+    /// follow the new sizes. Once per stage; takes no slot.
+    Partition { stage: StageId, partitions: u32 },
+    /// Spark's engine only: split task `task` of `stage`, not started yet, into `parts`
+    /// tasks with equal shares of its data (AQE's skew split, by map-output ranges): the
+    /// way to break up a heavy key. The first part keeps the task's index, the others are
+    /// appended to the stage. Takes no slot.
+    Split {
+        stage: StageId,
+        task: u32,
+        parts: u32,
+    },
+}
+
+impl Action {
+    /// Whether this action changes a stage's partitions (and takes no slot).
+    pub fn repartitions(&self) -> bool {
+        matches!(self, Action::Partition { .. } | Action::Split { .. })
+    }
 }
 
 /// How an executor count between two measured counts picks its measurement key.

@@ -50,6 +50,9 @@ pub struct StageData {
     pub skew: f64,
     /// Waiting for a more local slot (delay scheduling): it declined the free slots.
     pub locality_wait: bool,
+    /// Index of its largest task: the one a skew-correcting scheduler splits
+    /// (`Action::Split`).
+    pub heavy_task: u32,
 }
 
 /// A Spark pool as the FAIR scheduler sees it.

@@ -47,6 +47,8 @@ pub enum Locality {
 /// No host: an unused entry of a task's preferred hosts.
 const NO_HOST: u16 = u16::MAX;
 const MB: f64 = 1_048_576.0;
+/// Most tasks a scheduler may give one stage by repartitioning or splitting.
+const MAX_STAGE_TASKS: u32 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -116,8 +118,20 @@ struct StageRt {
     submitted_ms: u64,
     bytes: f64,
     max_task_bytes: f64,
-    /// Duration scale of generated skew: data / mean data per task applies.
-    scale_by_data: bool,
+    /// Index of its largest task (what a skew-correcting scheduler splits).
+    max_task: u32,
+    /// The data term: a task's sampled duration is scaled by its bytes over
+    /// `ref_bytes / ref_tasks`, the mean task of the stage as the trace measured it. Zero
+    /// tasks: no scaling (measured per-task data, whose skew the samples already hold),
+    /// until a scheduler repartitions the stage.
+    ref_tasks: u32,
+    ref_bytes: f64,
+    /// Keys of generated data (hashed onto the partitions); 0: no key-level data.
+    keys: u64,
+    /// A scheduler set its partition count (`Action::Partition`, once per stage).
+    repartitioned: bool,
+    /// Its task count is not the trace's (partitioned or split).
+    resized: bool,
     mean_ms: f64,
     last_task_ms: f64,
     /// Reduce stages: the hosts holding at least 20% of the map output (all tasks alike).
@@ -437,6 +451,7 @@ impl SparkEnv {
             .as_ref()
             .filter(|sh| sh.read_bytes.len() >= n && (0..n).any(|t| read(sh, t) > 0));
         let mut scale = false;
+        let mut keys = 0;
         if let Some(sh) = measured {
             self.task_bytes.extend((0..n).map(|t| read(sh, t) as f64));
         } else {
@@ -445,54 +460,64 @@ impl SparkEnv {
                 self.task_bytes
                     .extend(std::iter::repeat_n(total / n as f64, n));
             } else {
-                // Keys with Zipf frequencies, hashed onto partitions (HashPartitioner).
                 scale = data.scale_durations;
+                keys = n as u64 * u64::from(data.keys_per_partition);
                 self.task_bytes.resize(base + n, 0.0);
-                let keys = n as u64 * u64::from(data.keys_per_partition);
-                let norm: f64 = (1..=keys).map(|k| (k as f64).powf(-data.zipf)).sum();
-                for k in 1..=keys {
-                    let w = (k as f64).powf(-data.zipf) / norm;
-                    let h = entity_draw(
-                        self.seed,
-                        stream::CLUSTER_DATA,
-                        [u64::from(j), u64::from(st.local) << 1 | 1, k],
-                    );
-                    self.task_bytes[base + (h % n as u64) as usize] += w * total;
-                }
+                hash_keys(
+                    self.seed,
+                    [u64::from(j), u64::from(st.local)],
+                    keys,
+                    data.zipf,
+                    total,
+                    &mut self.task_bytes[base..],
+                );
             }
         }
         let bytes: f64 = self.task_bytes[base..].iter().sum();
         let max = self.task_bytes[base..].iter().copied().fold(0.0, f64::max);
         let is_input = stage.parents.is_empty();
-        let hosts = self.spec.hosts.len() as u64;
-        let reps = (self.cluster.locality.replication as u64).min(hosts) as usize;
         let locality = self.cluster.locality.enabled;
         for t in 0..n {
-            let mut prefs = [NO_HOST; MAX_PREFS];
-            if locality && is_input {
-                // Block replicas on distinct hosts, drawn per task.
-                let mut k = 0u64;
-                let mut i = 0;
-                while i < reps {
-                    let h = (entity_draw(
-                        self.seed,
-                        stream::CLUSTER_DATA,
-                        [u64::from(j), u64::from(st.local) << 1, (t as u64) << 8 | k],
-                    ) % hosts) as u16;
-                    k += 1;
-                    if !prefs[..i].contains(&h) {
-                        prefs[i] = h;
-                        i += 1;
-                    }
-                }
-            }
+            let prefs = if locality && is_input {
+                self.input_prefs(j, st.local, t as u32)
+            } else {
+                [NO_HOST; MAX_PREFS]
+            };
             self.task_prefs.push(prefs);
             self.task_started.push(false);
         }
         let st = &mut self.stages[s as usize];
         st.bytes = bytes;
         st.max_task_bytes = max;
-        st.scale_by_data = scale;
+        st.max_task = argmax(&self.task_bytes[base..base + n]);
+        if scale {
+            st.ref_tasks = n as u32;
+            st.ref_bytes = bytes;
+        }
+        st.keys = keys;
+    }
+
+    /// The hosts holding task `t`'s input block: `replication` distinct hosts, drawn per
+    /// task (a repartitioned input stage draws its new tasks the same way).
+    fn input_prefs(&self, j: JobId, local: u32, t: u32) -> [u16; MAX_PREFS] {
+        let hosts = self.spec.hosts.len() as u64;
+        let reps = (self.cluster.locality.replication as u64).min(hosts) as usize;
+        let mut prefs = [NO_HOST; MAX_PREFS];
+        let mut k = 0u64;
+        let mut i = 0;
+        while i < reps {
+            let h = (entity_draw(
+                self.seed,
+                stream::CLUSTER_DATA,
+                [u64::from(j), u64::from(local) << 1, u64::from(t) << 8 | k],
+            ) % hosts) as u16;
+            k += 1;
+            if !prefs[..i].contains(&h) {
+                prefs[i] = h;
+                i += 1;
+            }
+        }
+        prefs
     }
 
     pub fn done(&self) -> bool {
@@ -524,6 +549,16 @@ impl SparkEnv {
     /// locality levels are fixed now.
     fn submit_stage(&mut self, s: StageId) {
         self.runnable_seq += 1;
+        self.set_locality(s);
+        let st = &mut self.stages[s as usize];
+        st.runnable = true;
+        st.runnable_seq = self.runnable_seq;
+        st.submitted_ms = self.now;
+    }
+
+    /// A submitted task set's preferred hosts (reduce stages: from the map outputs), its
+    /// pending counts and valid locality levels, at the first level.
+    fn set_locality(&mut self, s: StageId) {
         let locality = self.cluster.locality.enabled;
         let (base, n) = {
             let st = &self.stages[s as usize];
@@ -572,8 +607,6 @@ impl SparkEnv {
             .filter(|p| p[0] != NO_HOST)
             .count() as u32;
         let st = &mut self.stages[s as usize];
-        st.runnable = true;
-        st.runnable_seq = self.runnable_seq;
         st.shared_prefs = shared;
         st.pending_pref = with_pref;
         st.pending_nopref = st.num_tasks - with_pref;
@@ -596,7 +629,139 @@ impl SparkEnv {
         st.num_levels = k as u8 + 1;
         st.level = 0;
         st.last_reset_ms = self.now;
-        st.submitted_ms = self.now;
+    }
+
+    /// `Action::Partition`: the stage's data cut into `partitions` tasks, moved to the end
+    /// of the flat task arrays (its old entries are left unused).
+    fn partition(&mut self, s: StageId, partitions: u32) -> Result<(), String> {
+        let st = &self.stages[s as usize];
+        if st.done || st.dispatched > 0 || st.granted > 0 {
+            return Err("the stage has started or holds slots: partition it before".into());
+        }
+        if st.repartitioned {
+            return Err("the stage was already repartitioned".into());
+        }
+        if !(1..=MAX_STAGE_TASKS).contains(&partitions) || partitions == st.num_tasks {
+            return Err(format!(
+                "partitions must be in 1..={MAX_STAGE_TASKS} and differ from the stage's {}",
+                st.num_tasks
+            ));
+        }
+        let (j, local, old_base, n) = (
+            st.job,
+            st.local,
+            st.task_base as usize,
+            st.num_tasks as usize,
+        );
+        let p = partitions as usize;
+        let base = self.task_bytes.len();
+        self.task_bytes.resize(base + p, 0.0);
+        if st.keys > 0 {
+            hash_keys(
+                self.seed,
+                [u64::from(j), u64::from(local)],
+                st.keys,
+                self.cluster.data.zipf,
+                st.bytes,
+                &mut self.task_bytes[base..],
+            );
+        } else {
+            let (old, new) = self.task_bytes.split_at_mut(base);
+            recut(&old[old_base..old_base + n], new);
+        }
+        let is_input = self.jobs[j as usize].trace.stages[local as usize]
+            .parents
+            .is_empty();
+        for t in 0..partitions {
+            let prefs = if self.cluster.locality.enabled && is_input {
+                self.input_prefs(j, local, t)
+            } else {
+                [NO_HOST; MAX_PREFS]
+            };
+            self.task_prefs.push(prefs);
+            self.task_started.push(false);
+        }
+        let bytes: f64 = self.task_bytes[base..].iter().sum();
+        let st = &mut self.stages[s as usize];
+        if st.ref_tasks == 0 {
+            st.ref_tasks = n as u32;
+            st.ref_bytes = st.bytes;
+        }
+        let work = st.mean_ms * n as f64;
+        st.repartitioned = true;
+        st.resized = true;
+        st.task_base = base as u32;
+        st.num_tasks = partitions;
+        st.next_unstarted = 0;
+        st.bytes = bytes;
+        st.mean_ms = work / p as f64;
+        st.last_task_ms = st.mean_ms;
+        self.refresh_max(s);
+        if self.stages[s as usize].runnable {
+            self.set_locality(s);
+        }
+        Ok(())
+    }
+
+    /// `Action::Split`: task `t` (not started) becomes `parts` tasks with equal shares of
+    /// its data; the stage moves to the end of the flat task arrays.
+    fn split(&mut self, s: StageId, t: u32, parts: u32) -> Result<(), String> {
+        let st = &self.stages[s as usize];
+        if st.done || t >= st.num_tasks {
+            return Err(format!("the stage has no task {t} left to start"));
+        }
+        let (old_base, n) = (st.task_base as usize, st.num_tasks as usize);
+        if self.task_started[old_base + t as usize] {
+            return Err(format!("task {t} has started"));
+        }
+        if parts < 2 || st.num_tasks + parts - 1 > MAX_STAGE_TASKS {
+            return Err(format!(
+                "parts must be at least 2, and the stage at most {MAX_STAGE_TASKS} tasks"
+            ));
+        }
+        let base = self.task_bytes.len();
+        self.task_bytes.extend_from_within(old_base..old_base + n);
+        self.task_prefs.extend_from_within(old_base..old_base + n);
+        self.task_started.extend_from_within(old_base..old_base + n);
+        let piece = self.task_bytes[base + t as usize] / f64::from(parts);
+        let prefs = self.task_prefs[base + t as usize];
+        self.task_bytes[base + t as usize] = piece;
+        for _ in 1..parts {
+            self.task_bytes.push(piece);
+            self.task_prefs.push(prefs);
+            self.task_started.push(false);
+        }
+        let st = &mut self.stages[s as usize];
+        if st.ref_tasks == 0 {
+            st.ref_tasks = n as u32;
+            st.ref_bytes = st.bytes;
+        }
+        let work = st.mean_ms * n as f64;
+        st.resized = true;
+        st.task_base = base as u32;
+        st.num_tasks += parts - 1;
+        st.mean_ms = work / f64::from(st.num_tasks);
+        if st.runnable {
+            if prefs[0] != NO_HOST {
+                st.pending_pref += parts - 1;
+            } else {
+                st.pending_nopref += parts - 1;
+            }
+        }
+        self.refresh_max(s);
+        Ok(())
+    }
+
+    fn refresh_max(&mut self, s: StageId) {
+        let st = &self.stages[s as usize];
+        let tasks = &self.task_bytes[st.task_base as usize..(st.task_base + st.num_tasks) as usize];
+        let (max_task, max) = {
+            let i = argmax(tasks);
+            (i, tasks[i as usize])
+        };
+        let st = &mut self.stages[s as usize];
+        st.max_task = max_task;
+        st.max_task_bytes = max;
     }
 
     fn wait_of(&self, level: Locality) -> u64 {
@@ -809,8 +974,8 @@ impl SparkEnv {
         let st = &self.stages[s as usize];
         let bytes = self.task_bytes[base + t as usize];
         let mut ms = f64::from(sample);
-        if st.scale_by_data && st.bytes > 0.0 {
-            ms *= bytes * f64::from(st.num_tasks) / st.bytes;
+        if st.ref_tasks > 0 && st.ref_bytes > 0.0 {
+            ms *= bytes * f64::from(st.ref_tasks) / st.ref_bytes;
         }
         ms /= self.spec.hosts[sl.host as usize].speed;
         if self.cluster.locality.enabled {
@@ -1137,6 +1302,18 @@ impl SparkEnv {
                 self.launch(slot, stage, t, level);
                 self.num_source -= 1;
             }
+            Action::Partition { stage, partitions } => {
+                if stage as usize >= self.stages.len() {
+                    return Err(reject("no such stage".into()));
+                }
+                self.partition(stage, partitions).map_err(reject)?;
+            }
+            Action::Split { stage, task, parts } => {
+                if stage as usize >= self.stages.len() {
+                    return Err(reject("no such stage".into()));
+                }
+                self.split(stage, task, parts).map_err(reject)?;
+            }
             Action::Idle { executors } => {
                 if executors == 0 || executors > self.num_source {
                     return Err(reject(format!(
@@ -1259,6 +1436,7 @@ impl SparkEnv {
                         0.0
                     },
                     locality_wait: st.locality_wait,
+                    heavy_task: st.max_task,
                 });
             }
             obs.jobs.push(JobView {
@@ -1303,11 +1481,57 @@ impl SparkEnv {
     }
 }
 
+/// Generated data: `keys` keys with Zipf(`zipf`) frequencies over `total` bytes, each key
+/// hashed onto one of `parts.len()` partitions (Spark's HashPartitioner), adding into
+/// `parts`. The hash depends on the key alone, so a repartitioned stage re-hashes the same
+/// keys: a heavy key stays whole in one partition whatever the count.
+fn hash_keys(seed: u64, stage: [u64; 2], keys: u64, zipf: f64, total: f64, parts: &mut [f64]) {
+    let n = parts.len() as u64;
+    let norm: f64 = (1..=keys).map(|k| (k as f64).powf(-zipf)).sum();
+    for k in 1..=keys {
+        let w = (k as f64).powf(-zipf) / norm;
+        let h = entity_draw(seed, stream::CLUSTER_DATA, [stage[0], stage[1] << 1 | 1, k]);
+        parts[(h % n) as usize] += w * total;
+    }
+}
+
+/// Measured data without keys, re-cut into `parts.len()` partitions: old partition `i`
+/// spreads evenly over `[i, i + 1)` of the partition index space, and new partition `k`
+/// takes `[k, k + 1) × old / new` of it. Fewer partitions merge neighbours (AQE's
+/// coalescing); more split each one evenly. Skew between old partitions is kept.
+fn recut(old: &[f64], parts: &mut [f64]) {
+    let (n, m) = (old.len() as f64, parts.len() as f64);
+    for (k, p) in parts.iter_mut().enumerate() {
+        let (lo, hi) = (k as f64 * n / m, (k + 1) as f64 * n / m);
+        let mut sum = 0.0;
+        let mut i = lo.floor() as usize;
+        while i < old.len() && (i as f64) < hi {
+            let overlap = hi.min(i as f64 + 1.0) - lo.max(i as f64);
+            sum += old[i] * overlap.max(0.0);
+            i += 1;
+        }
+        *p = sum;
+    }
+}
+
+/// Index of the largest value (the first of equals).
+fn argmax(v: &[f64]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sim::live::tests::trace;
     use crate::sim::{Observation, driver};
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64Mcg;
 
     fn cluster(text: &str) -> SimConfig {
         SimConfig {
@@ -1355,7 +1579,12 @@ mod tests {
     /// at a time, memory never over-committed, and no task went to a worse locality level
     /// while a slot on one of its hosts was free, unless its stage had waited its turn.
     fn check_properties(env: &SparkEnv, jobs: &[JobArrival]) {
-        let total: u64 = jobs.iter().map(|a| a.job.num_tasks()).sum();
+        let traced: u64 = jobs.iter().map(|a| a.job.num_tasks()).sum();
+        // A scheduler may repartition stages: the engine's counts are the truth.
+        let total: u64 = env.stages.iter().map(|s| u64::from(s.num_tasks)).sum();
+        if !env.stages.iter().any(|s| s.resized) {
+            assert_eq!(total, traced);
+        }
         let mut seen = std::collections::HashSet::new();
         for r in env.records() {
             assert!(
@@ -1567,6 +1796,211 @@ mod tests {
             heavy > 2.0,
             "Zipf 1.2 over 320 keys: the first key alone is ~{heavy}x"
         );
+    }
+
+    /// Runs one job's episode after `first` (a repartitioning action) at the first
+    /// decision; returns the engine and the stage's total task time in ms.
+    fn run_after(text: &str, jobs: &[JobArrival], first: Option<Action>) -> (SparkEnv, u64) {
+        let mut env = SparkEnv::new(cluster(text)).unwrap();
+        env.reset(jobs, 3).unwrap();
+        if let Some(a) = first {
+            env.step(a).unwrap();
+        }
+        finish(&mut env);
+        check_properties(&env, jobs);
+        let work = env.records().iter().map(|r| r.end_ms - r.start_ms).sum();
+        (env, work)
+    }
+
+    #[test]
+    fn repartitioning_keeps_the_data_and_the_work() {
+        // 20 tasks of 1 s on 4 slots, even data: 10 partitions make 2 s tasks, 40 make
+        // 0.5 s ones; the stage's bytes and its total task time stay the same.
+        let text = "[[hosts]]\ncores = 4\nmemory_mb = 8192";
+        let jobs = arrivals(&[trace("a", &[20], 1000)]);
+        let (base, work) = run_after(text, &jobs, None);
+        assert_eq!((work, base.stats().makespan_s), (20_000, 5.0));
+        let bytes = base.stages[0].bytes;
+        for (p, makespan) in [(10, 6.0), (40, 5.0), (7, 5.716)] {
+            let (env, work) = run_after(
+                text,
+                &jobs,
+                Some(Action::Partition {
+                    stage: 0,
+                    partitions: p,
+                }),
+            );
+            let st = &env.stages[0];
+            assert_eq!(st.num_tasks, p);
+            assert_eq!(env.records().len(), p as usize);
+            assert!((st.bytes - bytes).abs() < 1e-6 * bytes, "bytes kept");
+            // 7 partitions of 20/7 s each, ceil'd to the ms: at most a ms per task more.
+            assert!(work.abs_diff(20_000) <= u64::from(p), "work kept: {work}");
+            assert!(
+                (env.stats().makespan_s - makespan).abs() < 0.01,
+                "{p} partitions: {}",
+                env.stats().makespan_s
+            );
+        }
+    }
+
+    #[test]
+    fn fewer_partitions_spill_more() {
+        // DSCS: a task needs ~2.5x its data in memory; big partitions spill. Executor pool
+        // (1024 - 300) MB x 0.6 = 434 MB over 2 running tasks: 217 MB each. 20 tasks of
+        // 1 s at 50 MB per task-second: working sets of 125 MB, no spill; 5 partitions
+        // (200 MB, 500 MB working sets) spill most.
+        let text = "[[hosts]]\ncores = 2\nmemory_mb = 1024\n\
+                    [memory]\nenabled = true\n[data]\nmb_per_task_s = 50";
+        let jobs = arrivals(&[trace("a", &[20], 1000)]);
+        let spill = |p: u32| {
+            let a = (p != 20).then_some(Action::Partition {
+                stage: 0,
+                partitions: p,
+            });
+            run_after(text, &jobs, a).0.spilled_bytes
+        };
+        let (s5, s10, s20, s40) = (spill(5), spill(10), spill(20), spill(40));
+        assert_eq!((s20, s40), (0.0, 0.0));
+        assert!(s5 > s10 && s10 > 0.0, "5: {s5}, 10: {s10}");
+    }
+
+    #[test]
+    fn splitting_the_heavy_task_shortens_the_stage() {
+        // Zipf 1.2: one partition holds the heaviest keys and its task runs longest.
+        // Splitting it in 4 keeps the data and ends the stage sooner.
+        let text = "[[hosts]]\ncores = 8\nmemory_mb = 16384\n[data]\nzipf = 1.2";
+        let jobs = arrivals(&[trace("a", &[16], 1000)]);
+        let (base, _) = run_after(text, &jobs, None);
+        let mut env = SparkEnv::new(cluster(text)).unwrap();
+        env.reset(&jobs, 3).unwrap();
+        let mut obs = Observation::default();
+        env.observe(&mut obs);
+        let heavy = obs.stage_data[0].heavy_task;
+        let skew = obs.stage_data[0].skew;
+        assert!(skew > 2.0, "skew {skew}");
+        let split = Action::Split {
+            stage: 0,
+            task: heavy,
+            parts: 4,
+        };
+        let (env, work) = run_after(text, &jobs, Some(split));
+        let st = &env.stages[0];
+        assert_eq!(st.num_tasks, 19);
+        assert!((st.bytes - base.stages[0].bytes).abs() < 1e-6 * st.bytes);
+        let base_work: u64 = base.records().iter().map(|r| r.end_ms - r.start_ms).sum();
+        assert!(work.abs_diff(base_work) <= 4, "{work} against {base_work}");
+        let (before, after) = (base.stats().makespan_s, env.stats().makespan_s);
+        assert!(after < 0.6 * before, "makespan {before} s -> {after} s");
+    }
+
+    #[test]
+    fn repartitioning_is_refused_once_tasks_started() {
+        let text = "[[hosts]]\ncores = 2\nmemory_mb = 4096";
+        let jobs = arrivals(&[trace("a", &[6, 4], 1000)]);
+        let mut env = SparkEnv::new(cluster(text)).unwrap();
+        env.reset(&jobs, 1).unwrap();
+        let p = |stage, partitions| Action::Partition { stage, partitions };
+        // The child (not submitted yet) may be cut before it starts, once.
+        env.step(p(1, 8)).unwrap();
+        assert!(env.step(p(1, 3)).is_err(), "once per stage");
+        assert!(env.step(p(0, 0)).is_err());
+        assert!(env.step(p(0, 6)).is_err(), "same count");
+        assert!(env.step(p(9, 2)).is_err(), "no such stage");
+        let mut obs = Observation::default();
+        env.observe(&mut obs);
+        env.step(obs.send_all(0)).unwrap();
+        // Stage 0 runs tasks 0 and 1 now.
+        assert!(env.step(p(0, 3)).is_err(), "started");
+        let split = |task, parts| Action::Split {
+            stage: 0,
+            task,
+            parts,
+        };
+        assert!(env.step(split(0, 2)).is_err(), "task 0 started");
+        assert!(env.step(split(5, 1)).is_err(), "one part");
+        assert!(env.step(split(6, 2)).is_err(), "no task 6");
+        env.step(split(5, 3)).unwrap();
+        finish(&mut env);
+        check_properties(&env, &jobs);
+        assert_eq!(env.records().len(), 8 + 8);
+        let mut decima = crate::sim::decima::DecimaEnv::new(SimConfig::default()).unwrap();
+        decima.reset(&jobs, 1).unwrap();
+        let err = decima.step(p(1, 8)).unwrap_err();
+        assert!(err.to_string().contains("Spark's engine"), "{err}");
+    }
+
+    #[test]
+    fn tpch_episodes_keep_every_property_when_stages_are_repartitioned() {
+        // A scheduler that, at random decisions, cuts a stage that has not started into
+        // 1..3x its tasks, or splits a stage's heaviest task that has not started: every
+        // (new) task still runs once, no slot runs two, memory is never over-committed.
+        let jobs = tpch_batch();
+        let text = "preset = \"dscs\"\n[data]\nzipf = 1.0\n\
+                    [locality]\nenabled = true\n[memory]\nenabled = true";
+        let mut env = SparkEnv::new(cluster(text)).unwrap();
+        env.reset(&jobs, 5).unwrap();
+        let mut rng = Pcg64Mcg::seed_from_u64(11);
+        let mut obs = Observation::default();
+        let (mut parted, mut split) = (0, 0);
+        while !env.done() {
+            env.observe(&mut obs);
+            let pick = rng.random_range(0..obs.stages.len().max(1));
+            let mut a = match obs.schedulable.first() {
+                Some(&s) => obs.send_all(s as usize),
+                None => obs.idle(),
+            };
+            if let Some(st) = obs.stages.get(pick) {
+                let fresh = st.dispatched == 0 && st.committed == 0 && !st.done;
+                match rng.random_range(0..8) {
+                    0 if fresh && !env.stages[st.id as usize].repartitioned => {
+                        let p = rng.random_range(1..=3 * st.num_tasks);
+                        if p != st.num_tasks {
+                            a = Action::Partition {
+                                stage: st.id,
+                                partitions: p,
+                            };
+                            parted += 1;
+                        }
+                    }
+                    1 if !st.done => {
+                        let t = obs.stage_data[pick].heavy_task;
+                        let base = env.stages[st.id as usize].task_base;
+                        if !env.task_started[(base + t) as usize] {
+                            a = Action::Split {
+                                stage: st.id,
+                                task: t,
+                                parts: rng.random_range(2..5),
+                            };
+                            split += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            env.step(a).unwrap();
+        }
+        assert!(
+            parted > 10 && split > 10,
+            "{parted} partitions, {split} splits"
+        );
+        assert_eq!(env.stats().finished, 20);
+        check_properties(&env, &jobs);
+    }
+
+    #[test]
+    fn recut_merges_and_splits_partitions() {
+        let mut two = [0.0; 2];
+        recut(&[1.0, 2.0, 3.0, 4.0], &mut two);
+        assert_eq!(two, [3.0, 7.0]);
+        let mut three = [0.0; 3];
+        recut(&[3.0, 6.0], &mut three);
+        for (got, want) in three.iter().zip([2.0, 1.0 + 2.0, 4.0]) {
+            assert!((got - want).abs() < 1e-12, "{three:?}");
+        }
+        let mut one = [0.0; 1];
+        recut(&[1.0, 2.0, 3.0], &mut one);
+        assert_eq!(one, [6.0]);
     }
 
     #[test]
