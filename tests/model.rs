@@ -570,3 +570,77 @@ fn a_policy_with_spark_features_runs_on_a_cluster() {
         assert!((a - b).abs() < 1e-5, "fast {a} vs Burn {b}");
     }
 }
+
+/// The per-job memo of the host forward pass (`model/host/memo.rs`) changes nothing: on
+/// whole episodes, with sampled actions, every decision's stage and limit log-probabilities
+/// and the critic's value equal a full recompute bit for bit, for every preset, and the
+/// memo does find jobs (it is not bypassed).
+#[test]
+fn the_job_memo_equals_a_full_recompute_on_whole_episodes() {
+    use mpda::sim::Action;
+    use rand::{Rng, SeedableRng};
+    let dev = Device::flex();
+    for cfg in presets() {
+        let policy = cfg.init(&dev);
+        let mut memo = mpda::model::host::FastPolicy::new(&policy, &cfg);
+        let mut full = mpda::model::host::FastPolicy::new(&policy, &cfg);
+        full.set_memo(false);
+        let mut env = Env::new(SimConfig {
+            executors: 8,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let jobs: Vec<JobArrival> = common::random_jobs(24, 5)
+            .into_iter()
+            .enumerate()
+            .map(|(i, job)| JobArrival {
+                job,
+                arrival_ms: i as u64 * 4000,
+            })
+            .collect();
+        env.reset(&jobs, 9).unwrap();
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let (mut obs, mut h) = (Observation::default(), HostBatch::default());
+        let mut decisions = 0;
+        while !env.done() {
+            env.observe(&mut obs);
+            if obs.schedulable.is_empty() {
+                env.step(obs.idle()).unwrap();
+                continue;
+            }
+            h.clear();
+            h.push(&obs, cfg.levels as u32);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(memo.stage_logp(&h)),
+                bits(full.stage_logp(&h)),
+                "{} decision {decisions}",
+                cfg.preset
+            );
+            assert_eq!(
+                memo.value(&h).map(f32::to_bits),
+                full.value(&h).map(f32::to_bits)
+            );
+            for j in 0..h.jobs() {
+                assert_eq!(bits(memo.limit_logp(&h, j)), bits(full.limit_logp(&h, j)));
+            }
+            let choice = Choice::Sample(rng.random(), rng.random());
+            let d = memo.decide(&h, choice);
+            assert_eq!(d, full.decide(&h, choice));
+            env.step(Action::Schedule {
+                stage: obs.stages[d.stage].id,
+                limit: d.limit,
+            })
+            .unwrap();
+            decisions += 1;
+        }
+        let (hits, misses) = memo.memo_counts().unwrap();
+        assert!(decisions > 100, "{decisions} decisions");
+        assert!(
+            hits > misses / 4,
+            "{}: {hits} jobs found, {misses} encoded",
+            cfg.preset
+        );
+        assert_eq!(full.memo_counts(), None);
+    }
+}

@@ -20,12 +20,14 @@
 
 pub mod encoder;
 pub mod layers;
+mod memo;
 
 use super::batch::{HostBatch, JOB_FEATURES, LEVEL_SCALE, NODE_FEATURES};
 use super::decode::{Choice, pick};
 use super::policy::{JobSummaryKind, Policy, PolicyConfig};
 use encoder::{EncoderScratch, HostEncoder};
 use layers::{HostGru, HostMlp};
+use memo::JobMemo;
 
 /// Every part of a policy's weights, as the host forward pass holds them: exported by
 /// [`Policy::host`], one part per part of the Burn model.
@@ -68,6 +70,12 @@ pub struct FastPolicy {
     critic: Option<HostMlp>,
     enc: EncoderScratch,
     s: Scratch,
+    /// Per-job embeddings and summaries kept between decisions (`memo.rs`); `None`: every
+    /// decision encodes every job.
+    memo: Option<Box<JobMemo>>,
+    /// The observation's node embeddings, `[nodes * dim]`, gathered from the memo.
+    emb: Vec<f32>,
+    miss_sum: Vec<f32>,
 }
 
 /// A decision from [`FastPolicy::decide`].
@@ -118,57 +126,69 @@ impl FastPolicy {
             critic,
             enc: EncoderScratch::default(),
             s: Scratch::default(),
+            memo: Some(Box::default()),
+            emb: Vec::new(),
+            miss_sum: Vec::new(),
         }
     }
 
-    /// Node embeddings of graph 0 of `h`, into the encoder's scratch.
-    fn encode(&mut self, h: &HostBatch) {
-        self.encoder.encode(h, self.cfg.steps, &mut self.enc);
+    /// Keep each job's embeddings and summary between decisions (the default), or encode
+    /// every job at every decision. Results are bit-identical either way.
+    pub fn set_memo(&mut self, on: bool) {
+        self.memo = on.then(Box::default);
     }
 
-    /// Job summaries (`s.job_sum`, `[jobs * dim]`) and the global summary (`s.global`).
-    fn summarise(&mut self, h: &HostBatch) {
-        let (n, jobs) = (h.nodes(), h.jobs());
-        let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = self.enc.embeddings();
+    /// Jobs found in the memo and jobs encoded, since this policy was built.
+    pub fn memo_counts(&self) -> Option<(u64, u64)> {
+        self.memo.as_ref().map(|m| (m.hits, m.misses))
+    }
+
+    /// Node embeddings and job summaries of graph 0 of `h` (`embeddings()`, `s.job_sum`),
+    /// from the memo for jobs that did not change, then the global summary (`s.global`).
+    fn encode_and_summarise(&mut self, h: &HostBatch) {
+        let steps = self.cfg.steps;
+        let mut sums = std::mem::take(&mut self.s.job_sum);
+        if let Some(memo) = self.memo.as_mut() {
+            memo.lookup(h, self.cfg.input_features);
+            self.miss_sum.clear();
+            if memo.miss.nodes() > 0 {
+                self.encoder.encode(&memo.miss, steps, &mut self.enc);
+                job_sums(
+                    &self.cfg,
+                    &self.job_mlp,
+                    &memo.miss,
+                    self.enc.embeddings(),
+                    &mut self.s,
+                    &mut self.miss_sum,
+                );
+            }
+            memo.store_and_gather(
+                self.cfg.dim,
+                self.enc.embeddings(),
+                &self.miss_sum,
+                &mut self.emb,
+                &mut sums,
+            );
+        } else {
+            self.encoder.encode(h, steps, &mut self.enc);
+            job_sums(
+                &self.cfg,
+                &self.job_mlp,
+                h,
+                self.enc.embeddings(),
+                &mut self.s,
+                &mut sums,
+            );
+        }
+        self.s.job_sum = sums;
+        self.global();
+    }
+
+    /// The global summary (`s.global`) over the job summaries, in job order.
+    fn global(&mut self) {
+        let d = self.cfg.dim;
         let s = &mut self.s;
-        let node_in = f + d;
-        let node_row = |s: &mut Scratch, i: usize| {
-            s.row.clear();
-            s.row
-                .extend_from_slice(&h.x[i * NODE_FEATURES..i * NODE_FEATURES + f]);
-            s.row.extend_from_slice(&emb[i * d..(i + 1) * d]);
-        };
-        s.job_sum.clear();
-        s.job_sum.resize(jobs * d, 0.0);
-        match self.cfg.job_summary {
-            JobSummaryKind::NodeMlpThenSum => {
-                for i in (0..n).filter(|&i| h.unfinished[i] > 0.0) {
-                    node_row(s, i);
-                    self.job_mlp.apply(&s.row, &mut s.a, &mut s.b);
-                    let j = h.node_job[i] as usize;
-                    for (o, v) in s.job_sum[j * d..(j + 1) * d].iter_mut().zip(&s.a) {
-                        *o += v;
-                    }
-                }
-            }
-            JobSummaryKind::SumThenMlp => {
-                s.c.clear();
-                s.c.resize(jobs * node_in, 0.0);
-                for i in (0..n).filter(|&i| h.unfinished[i] > 0.0) {
-                    node_row(s, i);
-                    let j = h.node_job[i] as usize;
-                    for (o, v) in s.c[j * node_in..(j + 1) * node_in].iter_mut().zip(&s.row) {
-                        *o += v;
-                    }
-                }
-                for j in 0..jobs {
-                    self.job_mlp
-                        .apply(&s.c[j * node_in..(j + 1) * node_in], &mut s.a, &mut s.b);
-                    s.job_sum[j * d..(j + 1) * d].copy_from_slice(&s.a);
-                }
-            }
-        }
+        let jobs = s.job_sum.len() / d.max(1);
         s.global.clear();
         s.global.resize(d, 0.0);
         if let Some(mlp) = &self.global_mlp {
@@ -198,10 +218,13 @@ impl FastPolicy {
             h.graphs, 1,
             "the fast path scores one observation at a time"
         );
-        self.encode(h);
-        self.summarise(h);
+        self.encode_and_summarise(h);
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = self.enc.embeddings();
+        let emb = if self.memo.is_some() {
+            &self.emb
+        } else {
+            self.enc.embeddings()
+        };
         let s = &mut self.s;
         s.stage_logp.clear();
         for &v in &h.valid_nodes {
@@ -271,7 +294,11 @@ impl FastPolicy {
     pub fn value(&mut self, h: &HostBatch) -> Option<f32> {
         let critic = self.critic.as_ref()?;
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = self.enc.embeddings();
+        let emb = if self.memo.is_some() {
+            &self.emb
+        } else {
+            self.enc.embeddings()
+        };
         let s = &mut self.s;
         // [global, sum over nodes of (features, embedding), sum over jobs of (job features,
         // job summary)], as in `Policy::forward`.
@@ -299,5 +326,56 @@ impl FastPolicy {
         }
         critic.apply(&s.row, &mut s.a, &mut s.b);
         Some(s.a[0])
+    }
+}
+
+/// Job summaries of every job of `h` into `out` (`[jobs * dim]`), from the node embeddings
+/// `emb`: each job's unfinished nodes through the job MLP then summed (Decima), or summed
+/// then through it (MPDA), in node order.
+fn job_sums(
+    cfg: &PolicyConfig,
+    job_mlp: &HostMlp,
+    h: &HostBatch,
+    emb: &[f32],
+    s: &mut Scratch,
+    out: &mut Vec<f32>,
+) {
+    let (n, jobs) = (h.nodes(), h.jobs());
+    let (d, f) = (cfg.dim, cfg.input_features);
+    let node_in = f + d;
+    let node_row = |s: &mut Scratch, i: usize| {
+        s.row.clear();
+        s.row
+            .extend_from_slice(&h.x[i * NODE_FEATURES..i * NODE_FEATURES + f]);
+        s.row.extend_from_slice(&emb[i * d..(i + 1) * d]);
+    };
+    out.clear();
+    out.resize(jobs * d, 0.0);
+    match cfg.job_summary {
+        JobSummaryKind::NodeMlpThenSum => {
+            for i in (0..n).filter(|&i| h.unfinished[i] > 0.0) {
+                node_row(s, i);
+                job_mlp.apply(&s.row, &mut s.a, &mut s.b);
+                let j = h.node_job[i] as usize;
+                for (o, v) in out[j * d..(j + 1) * d].iter_mut().zip(&s.a) {
+                    *o += v;
+                }
+            }
+        }
+        JobSummaryKind::SumThenMlp => {
+            s.c.clear();
+            s.c.resize(jobs * node_in, 0.0);
+            for i in (0..n).filter(|&i| h.unfinished[i] > 0.0) {
+                node_row(s, i);
+                let j = h.node_job[i] as usize;
+                for (o, v) in s.c[j * node_in..(j + 1) * node_in].iter_mut().zip(&s.row) {
+                    *o += v;
+                }
+            }
+            for j in 0..jobs {
+                job_mlp.apply(&s.c[j * node_in..(j + 1) * node_in], &mut s.a, &mut s.b);
+                out[j * d..(j + 1) * d].copy_from_slice(&s.a);
+            }
+        }
     }
 }
