@@ -145,6 +145,19 @@ impl StageRt {
     fn pending(&self) -> u32 {
         self.num_tasks - self.dispatched
     }
+    /// Its tasks now `tasks` at `base` of the flat arrays (a scheduler repartitioned or
+    /// split it): the data term switches on against the trace's mean task, and the mean
+    /// task time follows the count, the stage's work kept.
+    fn resize(&mut self, base: u32, tasks: u32) {
+        if self.ref_tasks == 0 {
+            self.ref_tasks = self.num_tasks;
+            self.ref_bytes = self.bytes;
+        }
+        self.mean_ms = self.mean_ms * f64::from(self.num_tasks) / f64::from(tasks);
+        self.resized = true;
+        self.task_base = base;
+        self.num_tasks = tasks;
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -683,18 +696,10 @@ impl SparkEnv {
         }
         let bytes: f64 = self.task_bytes[base..].iter().sum();
         let st = &mut self.stages[s as usize];
-        if st.ref_tasks == 0 {
-            st.ref_tasks = n as u32;
-            st.ref_bytes = st.bytes;
-        }
-        let work = st.mean_ms * n as f64;
+        st.resize(base as u32, partitions);
         st.repartitioned = true;
-        st.resized = true;
-        st.task_base = base as u32;
-        st.num_tasks = partitions;
         st.next_unstarted = 0;
         st.bytes = bytes;
-        st.mean_ms = work / p as f64;
         st.last_task_ms = st.mean_ms;
         self.refresh_max(s);
         if self.stages[s as usize].runnable {
@@ -732,15 +737,7 @@ impl SparkEnv {
             self.task_started.push(false);
         }
         let st = &mut self.stages[s as usize];
-        if st.ref_tasks == 0 {
-            st.ref_tasks = n as u32;
-            st.ref_bytes = st.bytes;
-        }
-        let work = st.mean_ms * n as f64;
-        st.resized = true;
-        st.task_base = base as u32;
-        st.num_tasks += parts - 1;
-        st.mean_ms = work / f64::from(st.num_tasks);
+        st.resize(base as u32, n as u32 + parts - 1);
         if st.runnable {
             if prefs[0] != NO_HOST {
                 st.pending_pref += parts - 1;
