@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use super::encoder::bucket;
 use crate::model::batch::{HostBatch, NODE_FEATURES};
 
 /// A job's inputs (the key) and outputs.
@@ -84,23 +85,16 @@ impl JobMemo {
             self.jobs.push((start as u32, (i - start) as u32, u32::MAX));
         }
         debug_assert_eq!(self.jobs.len(), jobs);
-        self.edge_start.clear();
-        self.edge_start.resize(jobs + 1, 0);
-        for &c in &h.edge_child {
-            self.edge_start[h.node_job[c as usize] as usize + 1] += 1;
-        }
-        for j in 0..jobs {
-            self.edge_start[j + 1] += self.edge_start[j];
-        }
-        self.edges.clear();
-        self.edges.resize(h.edge_child.len(), 0);
-        self.cursor.clear();
-        self.cursor.extend_from_slice(&self.edge_start[..jobs]);
-        for (e, &c) in h.edge_child.iter().enumerate() {
-            let at = &mut self.cursor[h.node_job[c as usize] as usize];
-            self.edges[*at as usize] = e as u32;
-            *at += 1;
-        }
+        bucket(
+            jobs,
+            h.edge_child
+                .iter()
+                .map(|&c| h.node_job[c as usize] as usize),
+            0..h.edge_child.len() as u32,
+            &mut self.edge_start,
+            &mut self.edges,
+            &mut self.cursor,
+        );
         self.miss.clear();
         self.miss.graphs = 1;
         self.miss_jobs.clear();

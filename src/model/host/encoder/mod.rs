@@ -70,29 +70,50 @@ struct Children {
 
 impl Children {
     fn build(&mut self, h: &HostBatch) {
-        let n = h.nodes();
-        self.start.clear();
-        self.start.resize(n + 1, 0);
-        for &p in &h.edge_parent {
-            self.start[p as usize + 1] += 1;
-        }
-        for i in 0..n {
-            self.start[i + 1] += self.start[i];
-        }
-        self.list.clear();
-        self.list.resize(h.edge_child.len(), 0);
-        self.cursor.clear();
-        self.cursor.extend_from_slice(&self.start[..n]);
-        for (&c, &p) in h.edge_child.iter().zip(&h.edge_parent) {
-            let at = &mut self.cursor[p as usize];
-            self.list[*at as usize] = c as u32;
-            *at += 1;
-        }
+        bucket(
+            h.nodes(),
+            h.edge_parent.iter().map(|&p| p as usize),
+            h.edge_child.iter().map(|&c| c as u32),
+            &mut self.start,
+            &mut self.list,
+            &mut self.cursor,
+        );
     }
 
     /// Node `i`'s children, in edge order.
     fn of(&self, i: usize) -> &[u32] {
         &self.list[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+}
+
+/// A counting sort into compressed rows: item `k` (value `values[k]`) goes to bucket
+/// `keys[k]`; `start[b]..start[b + 1]` is bucket `b`'s range of `list`, items in their
+/// original order. `cursor` is scratch.
+pub(crate) fn bucket(
+    buckets: usize,
+    keys: impl Iterator<Item = usize> + Clone,
+    values: impl Iterator<Item = u32>,
+    start: &mut Vec<u32>,
+    list: &mut Vec<u32>,
+    cursor: &mut Vec<u32>,
+) {
+    start.clear();
+    start.resize(buckets + 1, 0);
+    let mut items = 0;
+    for k in keys.clone() {
+        start[k + 1] += 1;
+        items += 1;
+    }
+    for b in 0..buckets {
+        start[b + 1] += start[b];
+    }
+    list.clear();
+    list.resize(items, 0);
+    cursor.clear();
+    cursor.extend_from_slice(&start[..buckets]);
+    for (k, v) in keys.zip(values) {
+        list[cursor[k] as usize] = v;
+        cursor[k] += 1;
     }
 }
 
