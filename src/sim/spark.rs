@@ -487,27 +487,29 @@ impl SparkEnv {
             }
         }
         let bytes: f64 = self.task_bytes[base..].iter().sum();
-        let max = self.task_bytes[base..].iter().copied().fold(0.0, f64::max);
-        let is_input = stage.parents.is_empty();
-        let locality = self.cluster.locality.enabled;
+        self.push_tasks(j, st.local, n as u32, stage.parents.is_empty());
+        self.refresh_max(s);
+        let st = &mut self.stages[s as usize];
+        st.bytes = bytes;
+        if scale {
+            st.ref_tasks = n as u32;
+            st.ref_bytes = bytes;
+        }
+        st.keys = keys;
+    }
+
+    /// Appends `n` unstarted tasks of stage `local` of job `j` to the flat task arrays, with
+    /// their input blocks' hosts when locality is on and the stage reads input.
+    fn push_tasks(&mut self, j: JobId, local: u32, n: u32, is_input: bool) {
         for t in 0..n {
-            let prefs = if locality && is_input {
-                self.input_prefs(j, st.local, t as u32)
+            let prefs = if self.cluster.locality.enabled && is_input {
+                self.input_prefs(j, local, t)
             } else {
                 [NO_HOST; MAX_PREFS]
             };
             self.task_prefs.push(prefs);
             self.task_started.push(false);
         }
-        let st = &mut self.stages[s as usize];
-        st.bytes = bytes;
-        st.max_task_bytes = max;
-        st.max_task = argmax(&self.task_bytes[base..base + n]);
-        if scale {
-            st.ref_tasks = n as u32;
-            st.ref_bytes = bytes;
-        }
-        st.keys = keys;
     }
 
     /// The hosts holding task `t`'s input block: `replication` distinct hosts, drawn per
@@ -685,15 +687,7 @@ impl SparkEnv {
         let is_input = self.jobs[j as usize].trace.stages[local as usize]
             .parents
             .is_empty();
-        for t in 0..partitions {
-            let prefs = if self.cluster.locality.enabled && is_input {
-                self.input_prefs(j, local, t)
-            } else {
-                [NO_HOST; MAX_PREFS]
-            };
-            self.task_prefs.push(prefs);
-            self.task_started.push(false);
-        }
+        self.push_tasks(j, local, partitions, is_input);
         let bytes: f64 = self.task_bytes[base..].iter().sum();
         let st = &mut self.stages[s as usize];
         st.resize(base as u32, partitions);

@@ -220,11 +220,7 @@ impl FastPolicy {
         );
         self.encode_and_summarise(h);
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = if self.memo.is_some() {
-            &self.emb
-        } else {
-            self.enc.embeddings()
-        };
+        let emb = embeddings(&self.memo, &self.emb, &self.enc);
         let s = &mut self.s;
         s.stage_logp.clear();
         for &v in &h.valid_nodes {
@@ -294,11 +290,7 @@ impl FastPolicy {
     pub fn value(&mut self, h: &HostBatch) -> Option<f32> {
         let critic = self.critic.as_ref()?;
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = if self.memo.is_some() {
-            &self.emb
-        } else {
-            self.enc.embeddings()
-        };
+        let emb = embeddings(&self.memo, &self.emb, &self.enc);
         let s = &mut self.s;
         // [global, sum over nodes of (features, embedding), sum over jobs of (job features,
         // job summary)], as in `Policy::forward`.
@@ -326,6 +318,21 @@ impl FastPolicy {
         }
         critic.apply(&s.row, &mut s.a, &mut s.b);
         Some(s.a[0])
+    }
+}
+
+/// The node embeddings of the last observation: gathered from the memo, or the encoder's
+/// own output when there is no memo. (A function of the fields, so that the caller can
+/// borrow the scratch mutably beside it.)
+fn embeddings<'a>(
+    memo: &Option<Box<JobMemo>>,
+    gathered: &'a [f32],
+    enc: &'a EncoderScratch,
+) -> &'a [f32] {
+    if memo.is_some() {
+        gathered
+    } else {
+        enc.embeddings()
     }
 }
 
