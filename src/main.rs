@@ -223,10 +223,42 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
-    let mut trainer =
-        mpda::rl::Trainer::new(cfg.clone(), &text, &a.config, &a.runs, a.device, a.resume)?;
+    // Under `mpirun`, this process is one rank of several; they must all run the same
+    // config with the same arguments, or their gradients would not belong together.
+    let group = mpda::rl::dist::join()?;
+    let root = group.is_root();
+    let args = format!(
+        "{text}\0{:?}\0{}\0{:?}\0{}",
+        a.iterations,
+        a.resume,
+        a.device,
+        a.runs.display()
+    );
+    mpda::rl::dist::agree(
+        group.as_ref(),
+        &format!("the config and arguments ({})", a.config.display()),
+        mpda::rl::dist::digest(args.as_bytes()),
+    )?;
+    let size = group.size();
+    let mut trainer = mpda::rl::Trainer::new(
+        cfg.clone(),
+        &text,
+        &a.config,
+        &a.runs,
+        a.device,
+        a.resume,
+        group,
+    )?;
+    if !root {
+        // Other ranks train silently; rank 0 reports.
+        trainer.run(&stop, &mut |_| {})?;
+        return Ok(());
+    }
     let done = trainer.state().iteration;
     eprintln!("{}", console::header(&cfg, done, trainer.baseline_jct()));
+    if size > 1 {
+        eprintln!("data-parallel over {size} MPI ranks (rank 0 writes the run)");
+    }
     let pb = ProgressBar::new(cfg.train.iterations as u64);
     pb.set_style(
         ProgressStyle::with_template(
@@ -260,6 +292,9 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     pb.finish();
     let line = console::outcome(outcome, trainer.state(), trainer.run_dir());
     eprintln!("{line}");
+    if let Some(line) = trainer.comm_summary() {
+        eprintln!("{line}");
+    }
     Ok(())
 }
 

@@ -392,15 +392,11 @@ fn per_task_bytes_that_do_not_match_the_tasks() {
     );
 }
 
-/// `--device cuda` or `wgpu` on a binary built without that cargo feature (CI's build):
-/// a clear error naming the feature to build with, and a non-zero exit, for training and
-/// for evaluating a learned scheduler.
-#[test]
-fn a_gpu_device_the_build_lacks() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
-    let traces = dir.path().to_str().unwrap();
-    let cfg = dir.path().join("t.toml");
+/// A one-iteration training config on one tiny trace written into `dir` (`dir/t.toml`).
+fn one_iteration_config(dir: &std::path::Path) -> std::path::PathBuf {
+    common::write_trace(dir, "2g", 1, &common::decima_job("2g", 1));
+    let traces = dir.to_str().unwrap();
+    let cfg = dir.join("t.toml");
     std::fs::write(
         &cfg,
         format!(
@@ -410,6 +406,17 @@ fn a_gpu_device_the_build_lacks() {
         ),
     )
     .unwrap();
+    cfg
+}
+
+/// `--device cuda` or `wgpu` on a binary built without that cargo feature (CI's build):
+/// a clear error naming the feature to build with, and a non-zero exit, for training and
+/// for evaluating a learned scheduler.
+#[test]
+fn a_gpu_device_the_build_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = one_iteration_config(dir.path());
+    let traces = dir.path().to_str().unwrap();
     let runs = dir.path().join("runs");
     for device in ["cuda", "wgpu"] {
         if cfg!(feature = "cuda") && device == "cuda" || cfg!(feature = "wgpu") && device == "wgpu"
@@ -440,4 +447,29 @@ fn a_gpu_device_the_build_lacks() {
     let (code, err) = mpda(&["eval", "--traces", traces, "--device", "tpu"]);
     assert_ne!(code, 0);
     assert!(err.contains("unknown device \"tpu\""), "{err}");
+}
+
+/// A binary built without the `mpi` feature, started by an MPI launcher as one of several
+/// ranks, would train alone in each rank: it refuses, naming the feature.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn an_mpi_launch_of_a_binary_without_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = one_iteration_config(dir.path());
+    let runs = dir.path().join("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_mpda"))
+        .args(["train", "--config", cfg.to_str().unwrap(), "--runs"])
+        .arg(&runs)
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .env("OMPI_COMM_WORLD_RANK", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("one of 2 MPI ranks") && err.contains("--features mpi"),
+        "{err}"
+    );
+    assert!(!runs.join("t").exists(), "it wrote a run before refusing");
 }

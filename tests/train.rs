@@ -7,49 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn mpda() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mpda"))
 }
 
-/// A tiny PPO run: 6-job batches on 5 executors, 4 sequences x 2 rollouts per iteration.
+/// The tiny PPO run (`common::tiny_train_config`), evaluated on 16 seeds.
 fn tiny_config(iterations: usize, model_seed: u64) -> String {
-    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("tpch");
-    format!(
-        r#"name = "tiny"
-
-[workload]
-traces = "{}"
-sizes = ["sf1"]
-arrivals = {{ kind = "batch", jobs = 6 }}
-
-[sim]
-executors = 5
-executor_keys = "measured"
-reward = {{ scale = 1e6 }}
-
-[model]
-preset = "mpda"
-seed = {model_seed}
-
-[train]
-algorithm = "ppo"
-iterations = {iterations}
-sequences = 4
-rollouts_per_sequence = 2
-seed = 7
-lr = 1e-3
-lr_final = 1e-3
-minibatch = 256
-epochs = 2
-checkpoint_every = 1
-
-[eval]
-every = 1
-seeds = 16
-first_seed = 1000
-"#,
-        traces.display()
-    )
+    common::tiny_train_config(iterations, model_seed, 16)
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {

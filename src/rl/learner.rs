@@ -6,8 +6,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::RlError;
 use super::adam::Adam;
 use super::config::Algorithm;
+use super::dist::{GradParts, Group};
 use super::rollout::Trajectory;
 use crate::model::batch::{GraphTensors, HostBatch};
 use crate::model::segment::segment_sum;
@@ -68,6 +70,8 @@ pub struct Learner {
     pub cfg: PolicyConfig,
     pub optim: Adam,
     device: Device,
+    /// The same device without autodiff: where gradients summed across ranks live.
+    plain: Device,
     /// One host batch per shard, reused across steps.
     mbs: Vec<HostBatch>,
 }
@@ -133,12 +137,14 @@ pub fn clip_global_norm(module: &Policy, grads: &mut GradientsParams, max_norm: 
 impl Learner {
     /// A learner for `cfg` on `device` (plain; autodiff is added here).
     pub fn new(cfg: PolicyConfig, device: &Device) -> Self {
+        let plain = device.clone();
         let device = device.clone().autodiff();
         Self {
             policy: cfg.init(&device),
             cfg,
             optim: Adam::default(),
             device,
+            plain,
             mbs: vec![HostBatch::default()],
         }
     }
@@ -149,6 +155,7 @@ impl Learner {
             cfg,
             optim,
             device: device.clone().autodiff(),
+            plain: device.clone(),
             mbs: vec![HostBatch::default()],
         }
     }
@@ -162,22 +169,30 @@ impl Learner {
         self.policy.valid()
     }
 
-    /// One gradient step on `samples`, split into `s.shards` equal parts whose gradients
-    /// are computed in parallel and summed in shard order. The learning step is Burn
-    /// kernels that use one core; sharding is how it uses the others. The split depends
-    /// only on the shard count, never on the thread count, so results stay bit-identical
-    /// for a given config whatever the number of threads.
+    /// One gradient step on `samples`, split into `s.shards × group.size()` equal parts.
+    /// This rank computes the gradients of its `s.shards` parts in parallel; the parts are
+    /// then summed in part order (across ranks through [`GradParts`]). The learning step is
+    /// Burn kernels that use one core; sharding is how it uses the others. The split
+    /// depends only on the part count, never on the thread count, so results stay
+    /// bit-identical for a given config whatever the number of threads, and `N` ranks with
+    /// `g` shards equal one process with `g × N`.
     pub fn step(
         &mut self,
         trajs: &[Trajectory],
         samples: &[Sample],
         s: &StepSettings,
-    ) -> StepStats {
-        let shards = s.shards.clamp(1, samples.len().max(1));
-        let per = samples.len().div_ceil(shards).max(1);
+        group: &dyn Group,
+    ) -> Result<StepStats, RlError> {
+        let total = (s.shards * group.size()).clamp(1, samples.len().max(1));
+        let per = samples.len().div_ceil(total).max(1);
         let parts: Vec<&[Sample]> = samples.chunks(per).collect();
-        if self.mbs.len() < parts.len() {
-            self.mbs.resize_with(parts.len(), HostBatch::default);
+        let mine = {
+            let lo = (group.rank() * s.shards).min(parts.len());
+            let hi = ((group.rank() + 1) * s.shards).min(parts.len());
+            &parts[lo..hi]
+        };
+        if self.mbs.len() < mine.len() {
+            self.mbs.resize_with(mine.len(), HostBatch::default);
         }
         let n = samples.len() as f64;
         let dev = &self.device;
@@ -196,13 +211,10 @@ impl Learner {
         } else {
             // Each shard gets its own leaves (`fork`), so the autodiff graphs of the
             // threads never meet; parameter ids, and so the gradients' keys, are kept.
-            let forks: Vec<Policy> = parts
-                .iter()
-                .map(|_| self.policy.clone().fork(dev))
-                .collect();
+            let forks: Vec<Policy> = mine.iter().map(|_| self.policy.clone().fork(dev)).collect();
             self.mbs
                 .par_iter_mut()
-                .zip(parts.par_iter())
+                .zip(mine.par_iter())
                 .zip(forks.par_iter())
                 .map(|((mb, part), policy)| {
                     let weight = part.len() as f64 / n;
@@ -210,18 +222,24 @@ impl Learner {
                 })
                 .collect()
         };
-        let mut outs = outs.into_iter();
-        let (mut grads, mut stats) = outs.next().expect("at least one shard");
-        for (g, st) in outs {
-            self.policy.visit(&mut AddGrads {
-                into: &mut grads,
-                from: &g,
-            });
-            stats += st;
-        }
+        let (mut grads, stats) = if group.size() == 1 || parts.len() == 1 {
+            let mut outs = outs.into_iter();
+            let (mut grads, mut stats) = outs.next().expect("at least one shard");
+            for (g, st) in outs {
+                self.policy.visit(&mut AddGrads {
+                    into: &mut grads,
+                    from: &g,
+                });
+                stats += st;
+            }
+            (grads, stats)
+        } else {
+            let mine = GradParts::new(&self.policy, &outs);
+            GradParts::gather(group, &self.policy, &mine)?.sum(&self.policy, &self.plain)?
+        };
         let grad_norm = clip_global_norm(&self.policy, &mut grads, s.max_grad_norm);
         self.policy = self.optim.step(s.lr, self.policy.clone(), &grads);
-        StepStats { grad_norm, ..stats }
+        Ok(StepStats { grad_norm, ..stats })
     }
 }
 

@@ -9,6 +9,7 @@ pub mod advantage;
 pub mod checkpoint;
 pub mod config;
 pub mod console;
+pub mod dist;
 pub mod learner;
 pub mod metrics;
 pub mod plan;
@@ -48,4 +49,7 @@ pub enum RlError {
     Plot(#[from] crate::plot::PlotError),
     #[error(transparent)]
     Metrics(#[from] metrics::MetricsError),
+    /// Between the ranks of a data-parallel run (`dist`).
+    #[error("MPI: {0}")]
+    Group(String),
 }

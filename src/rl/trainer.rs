@@ -15,6 +15,7 @@ use rand_pcg::Pcg64Mcg;
 use super::advantage;
 use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{Algorithm, Inference, TrainConfig};
+use super::dist::{Comm, Group, agree, any, digest, share_rollouts, weights_digest};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::metrics::{self, CurveLabels, IterationMetrics};
 use super::plan::Planner;
@@ -51,11 +52,18 @@ pub struct Trainer {
     state: TrainState,
     /// The rows of `metrics.csv` so far, rewritten whole after each iteration.
     rows: Vec<IterationMetrics>,
+    /// The processes training together (one, or the ranks of an MPI job); rank 0 alone
+    /// evaluates and writes the run's files.
+    group: Box<dyn Group>,
+    /// This process's collectives so far: trajectory exchange, then gradient exchange.
+    comm: [Comm; 2],
 }
 
 impl Trainer {
     /// Prepares a run in `runs_dir/<name>`: a fresh one, or (with `resume`) the one there.
-    /// `config_text` is the config as written, kept beside the checkpoints.
+    /// `config_text` is the config as written, kept beside the checkpoints. Under MPI every
+    /// rank calls this with the same arguments (the caller checks); ranks other than 0
+    /// write nothing and read a resumed run from the same (shared) folder.
     pub fn new(
         cfg: TrainConfig,
         config_text: &str,
@@ -63,7 +71,9 @@ impl Trainer {
         runs_dir: &Path,
         backend: Backend,
         resume: bool,
+        group: Box<dyn Group>,
     ) -> Result<Self, RlError> {
+        let root = group.is_root();
         let run = runs_dir.join(&cfg.name);
         let policy_cfg =
             cfg.model
@@ -101,15 +111,17 @@ impl Trainer {
             let learner = Learner::from_parts(loaded.policy, loaded.cfg, loaded.optim, &device);
             (learner, loaded.state, rows)
         } else {
-            if run.join(LATEST).exists() {
+            if root && run.join(LATEST).exists() {
                 return Err(RlError::Invalid {
                     file: run.clone(),
                     msg: "already holds a run: continue it with --resume, or remove the folder"
                         .into(),
                 });
             }
-            crate::io::write_atomic(&saved_cfg, config_text.as_bytes())
-                .map_err(io_err(&saved_cfg))?;
+            if root {
+                crate::io::write_atomic(&saved_cfg, config_text.as_bytes())
+                    .map_err(io_err(&saved_cfg))?;
+            }
             let state = TrainState {
                 iteration: 0,
                 seed: cfg.train.seed,
@@ -122,14 +134,34 @@ impl Trainer {
             (Learner::new(policy_cfg.clone(), &device), state, Vec::new())
         };
         let baseline = SchedulerSpec::parse(&cfg.eval.baseline)?;
-        let base = evaluate(
-            &cfg.sim,
-            &[&baseline as &dyn SchedulerFactory],
-            &resolved.episodes,
-            &|| {},
+        // Only rank 0 reports against the baseline; the others never evaluate.
+        let baseline_jct = if root {
+            evaluate(
+                &cfg.sim,
+                &[&baseline as &dyn SchedulerFactory],
+                &resolved.episodes,
+                &|| {},
+            )?[0]
+                .mean_avg_jct_s
+        } else {
+            f64::NAN
+        };
+        // Every rank must start from the same weights and iteration (a resumed run on a
+        // folder the ranks do not share would not).
+        let start = format!(
+            "{}:{:016x}",
+            state.iteration,
+            weights_digest(&learner.policy)
+        );
+        agree(
+            group.as_ref(),
+            "the starting weights",
+            digest(start.as_bytes()),
         )?;
         Ok(Self {
-            baseline_jct: base[0].mean_avg_jct_s,
+            group,
+            comm: [Comm::default(); 2],
+            baseline_jct,
             eval_episodes: resolved.episodes,
             library: resolved.library,
             mix,
@@ -156,6 +188,20 @@ impl Trainer {
         self.baseline_jct
     }
 
+    /// Under MPI: the ranks, and what rank 0's collectives cost over this process's life.
+    pub fn comm_summary(&self) -> Option<String> {
+        let size = self.group.size();
+        if size == 1 {
+            return None;
+        }
+        Some(format!(
+            "MPI: {size} ranks; rank {} received trajectories {}, gradients {}",
+            self.group.rank(),
+            self.comm[0].describe(),
+            self.comm[1].describe()
+        ))
+    }
+
     /// What this run's iterations are planned from.
     fn planner(&self) -> Planner<'_> {
         let first = self.cfg.eval.first_seed;
@@ -169,16 +215,19 @@ impl Trainer {
         }
     }
 
+    /// This rank's share of the plans rolled out, then every rank's trajectories.
     fn rollouts(&self, plans: &[EpisodePlan]) -> Result<Vec<Trajectory>, RlError> {
         let policy = self.learner.inference_policy();
-        Ok(match self.cfg.train.inference {
-            Inference::Host => {
-                let fast = FastPolicy::new(&policy, &self.policy_cfg);
-                rollout_host(&fast, &self.policy_cfg, &self.cfg.sim, plans, false)?
-            }
-            Inference::Batched => {
-                rollout_batched(&policy, &self.policy_cfg, &self.cfg.sim, plans, false)?
-            }
+        share_rollouts(self.group.as_ref(), plans, |mine| {
+            Ok(match self.cfg.train.inference {
+                Inference::Host => {
+                    let fast = FastPolicy::new(&policy, &self.policy_cfg);
+                    rollout_host(&fast, &self.policy_cfg, &self.cfg.sim, mine, false)?
+                }
+                Inference::Batched => {
+                    rollout_batched(&policy, &self.policy_cfg, &self.cfg.sim, mine, false)?
+                }
+            })
         })
     }
 
@@ -188,7 +237,7 @@ impl Trainer {
         it: usize,
         trajs: &[Trajectory],
         mut samples: Vec<Sample>,
-    ) -> (StepStats, usize) {
+    ) -> Result<(StepStats, usize), RlError> {
         let t = self.cfg.train.clone();
         let schedule = self.planner().schedule(it);
         let settings = StepSettings {
@@ -213,7 +262,9 @@ impl Trainer {
                 samples.swap(i, rng.random_range(0..=i));
             }
             for chunk in samples.chunks(t.minibatch) {
-                let s = self.learner.step(trajs, chunk, &settings);
+                let s = self
+                    .learner
+                    .step(trajs, chunk, &settings, self.group.as_ref())?;
                 sum += s;
                 steps += 1;
                 if t.algorithm == Algorithm::Ppo
@@ -225,7 +276,7 @@ impl Trainer {
             }
         }
         let n = steps.max(1) as f64;
-        (
+        Ok((
             StepStats {
                 policy_loss: sum.policy_loss / n,
                 value_loss: sum.value_loss / n,
@@ -235,7 +286,7 @@ impl Trainer {
                 grad_norm: sum.grad_norm / n,
             },
             steps,
-        )
+        ))
     }
 
     /// Average JCT of the current weights on the held-out episodes (sampled or greedy, as
@@ -291,7 +342,8 @@ impl Trainer {
         on_iteration: &mut dyn FnMut(&IterationMetrics),
     ) -> Result<Outcome, RlError> {
         let total = self.cfg.train.iterations;
-        if self.state.iteration == 0 && self.rows.is_empty() {
+        let root = self.group.is_root();
+        if root && self.state.iteration == 0 && self.rows.is_empty() {
             // Row 0: the untrained policy on the held-out episodes, the curve's start.
             let start = Instant::now();
             let eval = self.evaluate()?;
@@ -307,21 +359,26 @@ impl Trainer {
             let it = self.state.iteration;
             let start = Instant::now();
             let plans = self.planner().plans(it);
+            let before = self.group.comm();
             let trajs = self.rollouts(&plans)?;
             let rollout_s = start.elapsed().as_secs_f64();
+            let rolled = self.group.comm();
             let learn_start = Instant::now();
             let samples = advantage::samples(&self.cfg.train, &trajs);
-            let (stats, gradient_steps) = self.learn(it, &trajs, samples);
+            let (stats, gradient_steps) = self.learn(it, &trajs, samples)?;
+            self.comm[0].add(rolled.since(before));
+            self.comm[1].add(self.group.comm().since(rolled));
             let learn_s = learn_start.elapsed().as_secs_f64();
             let measured = IterationMetrics::measured(&trajs, &stats, gradient_steps);
             self.state.iteration = it + 1;
             let eval_start = Instant::now();
             let is_last = self.state.iteration == total;
-            let eval = if self.state.iteration.is_multiple_of(self.cfg.eval.every) || is_last {
-                Some(self.evaluate()?)
-            } else {
-                None
-            };
+            let eval =
+                if root && (self.state.iteration.is_multiple_of(self.cfg.eval.every) || is_last) {
+                    Some(self.evaluate()?)
+                } else {
+                    None
+                };
             let eval_s = eval_start.elapsed().as_secs_f64();
             self.state.elapsed_s += start.elapsed().as_secs_f64();
             if let Some(jct) = eval {
@@ -352,16 +409,19 @@ impl Trainer {
                 ..measured
             }
             .with_held_out(eval, self.baseline_jct);
-            self.record(&m)?;
-            let interrupted = stop.load(Ordering::SeqCst);
-            if self
-                .state
-                .iteration
-                .is_multiple_of(self.cfg.train.checkpoint_every)
-                || is_last
-                || interrupted
-            {
-                self.checkpoint()?;
+            // A stop seen by any rank stops them all after this same iteration.
+            let interrupted = any(self.group.as_ref(), stop.load(Ordering::SeqCst))?;
+            if root {
+                self.record(&m)?;
+                if self
+                    .state
+                    .iteration
+                    .is_multiple_of(self.cfg.train.checkpoint_every)
+                    || is_last
+                    || interrupted
+                {
+                    self.checkpoint()?;
+                }
             }
             on_iteration(&m);
             if interrupted && !is_last {

@@ -1,5 +1,5 @@
-//! Shared helpers for integration tests: locating Decima's traces, and writing small
-//! synthetic traces.
+//! Shared helpers for integration tests: locating Decima's traces, writing small
+//! synthetic traces, and the tiny training config of tests/train.rs and tests/mpi.rs.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -148,4 +148,46 @@ pub fn observations(episodes: usize, executors: u32, seed: u64) -> Vec<mpda::sim
         }
     }
     out
+}
+
+/// A tiny PPO run on `tpch/`: 6-job batches on 5 executors, 4 sequences x 2 rollouts per
+/// iteration, a checkpoint and an evaluation on `eval_seeds` held-out seeds every iteration.
+pub fn tiny_train_config(iterations: usize, model_seed: u64, eval_seeds: usize) -> String {
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("tpch");
+    format!(
+        r#"name = "tiny"
+
+[workload]
+traces = "{}"
+sizes = ["sf1"]
+arrivals = {{ kind = "batch", jobs = 6 }}
+
+[sim]
+executors = 5
+executor_keys = "measured"
+reward = {{ scale = 1e6 }}
+
+[model]
+preset = "mpda"
+seed = {model_seed}
+
+[train]
+algorithm = "ppo"
+iterations = {iterations}
+sequences = 4
+rollouts_per_sequence = 2
+seed = 7
+lr = 1e-3
+lr_final = 1e-3
+minibatch = 256
+epochs = 2
+checkpoint_every = 1
+
+[eval]
+every = 1
+seeds = {eval_seeds}
+first_seed = 1000
+"#,
+        traces.display()
+    )
 }
