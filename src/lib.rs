@@ -21,3 +21,19 @@ pub mod seed;
 pub mod sim;
 pub mod validate;
 pub mod workload;
+
+/// Most worker threads `--threads` accepts.
+pub const MAX_THREADS: usize = 1024;
+
+/// Sizes the global worker pool (`--threads`; default: all cores). Results never depend on
+/// it: episodes own their generators, and gradient shards are fixed by the config.
+pub fn set_threads(threads: Option<usize>) -> Result<(), validate::FieldError> {
+    if let Some(n) = threads {
+        validate::in_range("--threads", n, 1, MAX_THREADS)?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| validate::FieldError::new("--threads", e.to_string()))?;
+    }
+    Ok(())
+}

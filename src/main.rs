@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use mpda::config::{Config, EvalConfig, EvalFlags, PreparedEval};
+use mpda::config::{EvalConfig, EvalFlags, PreparedEval};
 use mpda::eval::run::{format_table, run_eval, schedulers, write_json};
 use mpda::model::Backend;
 use mpda::sched::SchedulerSpec;
@@ -191,96 +191,59 @@ fn run() -> Result<()> {
     }
 }
 
-/// Most worker threads `--threads` accepts.
-const MAX_THREADS: usize = 1024;
-
-fn set_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(n) = threads {
-        mpda::validate::in_range("--threads", n, 1, MAX_THREADS)?;
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("setting up the thread pool")?;
-    }
-    Ok(())
-}
-
 fn cmd_train(a: TrainArgs) -> Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
-    use mpda::rl::console;
-    set_threads(a.threads)?;
+    mpda::set_threads(a.threads)?;
     let text = mpda::io::read_text(&a.config)?;
-    let mut cfg = mpda::rl::TrainConfig::parse(&text, &a.config)?;
-    if let Some(n) = a.iterations {
-        cfg.train.iterations = n;
-        cfg.validate()
-            .map_err(|e| anyhow::anyhow!("--iterations: {}", e.msg))?;
-    }
+    let cfg = mpda::rl::TrainConfig::parse_with_iterations(&text, &a.config, a.iterations)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
-    // Under `mpirun`, this process is one rank of several; they must all run the same
-    // config with the same arguments, or their gradients would not belong together.
-    let group = mpda::rl::dist::join()?;
-    let root = group.is_root();
-    let args = format!(
-        "{text}\0{:?}\0{}\0{:?}\0{}",
-        a.iterations,
-        a.resume,
-        a.device,
-        a.runs.display()
+    // Alone, or as one rank of `mpirun -n N` (a failing rank ends the whole job).
+    mpda::rl::dist::run_as_rank(|group| {
+        let mut trainer = mpda::rl::Trainer::new(
+            cfg.clone(),
+            &text,
+            &a.config,
+            &a.runs,
+            a.device,
+            a.resume,
+            group,
+        )?;
+        if trainer.is_root() {
+            train_with_progress(&mut trainer, &cfg, &stop)
+        } else {
+            trainer.run(&stop, &mut |_| {})?;
+            Ok(())
+        }
+    })
+}
+
+/// Rank 0 (or the only process): trains with a progress bar and a line per evaluation.
+fn train_with_progress(
+    trainer: &mut mpda::rl::Trainer,
+    cfg: &mpda::rl::TrainConfig,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
+    use mpda::rl::console;
+    eprintln!("{}", trainer.header());
+    let pb = bar(
+        cfg.train.iterations as u64,
+        "{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
     );
-    mpda::rl::dist::agree(
-        group.as_ref(),
-        &format!("the config and arguments ({})", a.config.display()),
-        mpda::rl::dist::digest(args.as_bytes()),
-    )?;
-    let size = group.size();
-    let mut trainer = mpda::rl::Trainer::new(
-        cfg.clone(),
-        &text,
-        &a.config,
-        &a.runs,
-        a.device,
-        a.resume,
-        group,
-    )?;
-    if !root {
-        // Other ranks train silently; rank 0 reports.
-        trainer.run(&stop, &mut |_| {})?;
-        return Ok(());
-    }
-    let done = trainer.state().iteration;
-    eprintln!("{}", console::header(&cfg, done, trainer.baseline_jct()));
-    if size > 1 {
-        eprintln!("data-parallel over {size} MPI ranks (rank 0 writes the run)");
-    }
-    let pb = ProgressBar::new(cfg.train.iterations as u64);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
-        )
-        .expect("static template"),
-    );
-    pb.set_position(done as u64);
+    pb.set_position(trainer.state().iteration as u64);
     let mut last_eval = None;
-    let outcome = trainer.run(&stop, &mut |m| {
+    let outcome = trainer.run(stop, &mut |m| {
         if let Some(e) = m.eval_avg_jct_s {
             last_eval = Some(e);
         }
         pb.set_position(m.iteration as u64);
         pb.set_message(console::progress(m, last_eval, &cfg.eval.baseline));
-        if m.eval_avg_jct_s.is_some() {
-            let line = format!(
-                "iter {:>5}  {:>8.1} s  {}",
-                m.iteration,
-                m.elapsed_s,
-                pb.message()
-            );
+        if let Some(line) = console::evaluation_line(m, &pb.message()) {
             // Without a terminal the bar is hidden; keep a log of the evaluations anyway.
             if pb.is_hidden() {
                 eprintln!("{line}");
@@ -290,18 +253,14 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         }
     })?;
     pb.finish();
-    let line = console::outcome(outcome, trainer.state(), trainer.run_dir());
-    eprintln!("{line}");
-    if let Some(line) = trainer.comm_summary() {
-        eprintln!("{line}");
-    }
+    eprintln!("{}", trainer.footer(outcome));
     Ok(())
 }
 
 impl WorkloadArgs {
     /// The config with the flags on top, its traces loaded and its episodes drawn.
     fn prepare(&self) -> Result<(PreparedEval, PathBuf)> {
-        set_threads(self.threads)?;
+        mpda::set_threads(self.threads)?;
         let flags = &self.flags;
         let (cfg, origin) = EvalConfig::from_command_line(self.config.as_deref(), flags)?;
         let p = cfg.prepare(&origin, flags)?;
@@ -313,13 +272,15 @@ impl WorkloadArgs {
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {
+    bar(
+        len,
+        &format!("{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}]"),
+    )
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}]"
-        ))
-        .expect("static template"),
-    );
+    pb.set_style(ProgressStyle::with_template(template).expect("static template"));
     pb
 }
 
@@ -350,7 +311,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
 fn cmd_report(a: &ReportArgs) -> Result<()> {
     use mpda::eval::experiment::{Experiment, Overrides};
     let t0 = Instant::now();
-    set_threads(a.threads)?;
+    mpda::set_threads(a.threads)?;
     let overrides = Overrides { seeds: a.seeds };
     let exp = Experiment::load(&a.experiment, &overrides)?;
     let out = a

@@ -301,3 +301,41 @@ fn ranks_in_separate_network_namespaces_train_over_tcp() {
         "2 ranks over TCP between namespaces differ from 2 shards",
     );
 }
+
+#[test]
+fn a_rank_that_fails_alone_ends_the_job() {
+    // Rank 0 refuses a folder that already holds a run, while rank 1 goes on to wait for
+    // it in a collective: the job must end (MPI_Abort), not hang in MPI_Finalize.
+    let dir = tempfile::tempdir().unwrap();
+    let (per_rank, single) = reference(dir.path(), 1);
+    std::fs::rename(single.join("tiny"), dir.path().join("held")).unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::rename(dir.path().join("held"), runs.join("tiny")).unwrap();
+    let mut c = mpirun(2);
+    c.arg(BIN);
+    train_args(&mut c, "1", &per_rank, &runs);
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the job still runs 60 s after rank 0 failed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("error (rank 0)") && err.contains("already holds a run"),
+        "{err}"
+    );
+}

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, WorkloadConfig, check_name, check_seeds, defaults};
+use std::path::Path;
+
+use crate::config::{Config, ConfigError, WorkloadConfig, check_name, check_seeds, defaults};
 use crate::model::PolicyConfig;
 use crate::sim::SimConfig;
 use crate::validate::{FieldError, finite_in, in_range};
@@ -282,6 +284,26 @@ impl Default for TrainEval {
             baseline: defaults::BASELINE.into(),
             greedy: false,
         }
+    }
+}
+
+impl TrainConfig {
+    /// Parses and validates `text` (`origin` names it), with `--iterations`, if given, in
+    /// place of the file's count and validated again.
+    pub fn parse_with_iterations(
+        text: &str,
+        origin: &Path,
+        iterations: Option<usize>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = <Self as Config>::parse(text, origin)?;
+        if let Some(n) = iterations {
+            cfg.train.iterations = n;
+            cfg.validate().map_err(|e| ConfigError::Invalid {
+                file: "--iterations".into(),
+                msg: e.msg,
+            })?;
+        }
+        Ok(cfg)
     }
 }
 

@@ -60,3 +60,13 @@ pub fn outcome(outcome: Outcome, st: &TrainState, run_dir: &Path) -> String {
         ),
     }
 }
+
+/// The line kept for an iteration with a held-out evaluation (`progress` is the bar's
+/// message), or none.
+pub fn evaluation_line(m: &IterationMetrics, progress: &str) -> Option<String> {
+    m.eval_avg_jct_s?;
+    Some(format!(
+        "iter {:>5}  {:>8.1} s  {progress}",
+        m.iteration, m.elapsed_s
+    ))
+}

@@ -34,6 +34,10 @@ pub trait Group {
     fn is_root(&self) -> bool {
         self.rank() == 0
     }
+    /// Every rank reached the same end of training: leaving may now finalise MPI, which
+    /// waits for all ranks. Without this call (a rank that failed), dropping the group
+    /// leaves MPI as it is, so that [`abort_all`] can still end the job.
+    fn done(&self) {}
     /// What the collectives have cost this rank so far: wall seconds inside them (transfer
     /// and waiting for slower ranks) and bytes received.
     fn comm(&self) -> Comm {
@@ -118,6 +122,38 @@ pub fn join() -> Result<Box<dyn Group>, RlError> {
              `cargo build --release --features mpi`"
         ))),
     }
+}
+
+/// Runs `f` as this process's part of training: alone, or as one rank of an MPI job
+/// ([`join`]). A rank whose `f` fails prints its error and ends the whole job: returning
+/// would wait in MPI_Finalize for ranks that wait for it in a collective.
+pub fn run_as_rank<E>(f: impl FnOnce(Box<dyn Group>) -> Result<(), E>) -> Result<(), E>
+where
+    E: std::fmt::Display + From<RlError>,
+{
+    let group = join()?;
+    if group.size() == 1 {
+        return f(group);
+    }
+    let rank = group.rank();
+    if let Err(e) = f(group) {
+        eprintln!("error (rank {rank}): {e:#}");
+        abort_all(1);
+    }
+    Ok(())
+}
+
+/// Ends every rank of the MPI job now (MPI_Abort), after this rank failed. Only for a
+/// process that joined a group of several ranks ([`join`]); without the feature there are
+/// none, and it exits.
+pub fn abort_all(code: i32) -> ! {
+    #[cfg(feature = "mpi")]
+    // SAFETY: MPI_Abort on the world communicator; MPI was initialised by `join` (the only
+    // caller is a rank of a group of several), and it does not return.
+    unsafe {
+        mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, code);
+    }
+    std::process::exit(code)
 }
 
 /// A 64-bit digest of bytes (splitmix64 chained over 8-byte words and the length): for
@@ -471,8 +507,19 @@ mod mpi_group {
     pub struct MpiGroup {
         world: SimpleCommunicator,
         comm: std::cell::Cell<Comm>,
-        // Dropped last: finalises MPI.
-        _universe: Universe,
+        /// Finalises MPI when dropped, which waits for every rank: dropped only after
+        /// [`Group::done`], never on a failed rank's way out.
+        universe: std::mem::ManuallyDrop<Universe>,
+        finalise: std::cell::Cell<bool>,
+    }
+
+    impl Drop for MpiGroup {
+        fn drop(&mut self) {
+            if self.finalise.get() {
+                // SAFETY: dropped once, here, and never used after.
+                unsafe { std::mem::ManuallyDrop::drop(&mut self.universe) };
+            }
+        }
     }
 
     impl MpiGroup {
@@ -483,7 +530,8 @@ mod mpi_group {
             Ok(Self {
                 world,
                 comm: std::cell::Cell::new(Comm::default()),
-                _universe: universe,
+                universe: std::mem::ManuallyDrop::new(universe),
+                finalise: std::cell::Cell::new(false),
             })
         }
     }
@@ -497,6 +545,9 @@ mod mpi_group {
         }
         fn comm(&self) -> Comm {
             self.comm.get()
+        }
+        fn done(&self) {
+            self.finalise.set(true);
         }
         fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>, RlError> {
             let start = std::time::Instant::now();

@@ -74,6 +74,18 @@ impl Trainer {
         group: Box<dyn Group>,
     ) -> Result<Self, RlError> {
         let root = group.is_root();
+        // Under `mpirun` every rank must run the same config with the same arguments, or
+        // their gradients would not belong together (`--iterations` is in `cfg`).
+        let args = format!(
+            "{config_text}\0{}\0{resume}\0{backend:?}\0{}",
+            cfg.train.iterations,
+            runs_dir.display()
+        );
+        agree(
+            group.as_ref(),
+            &format!("the config and arguments ({})", origin.display()),
+            digest(args.as_bytes()),
+        )?;
         let run = runs_dir.join(&cfg.name);
         let policy_cfg =
             cfg.model
@@ -188,18 +200,35 @@ impl Trainer {
         self.baseline_jct
     }
 
-    /// Under MPI: the ranks, and what rank 0's collectives cost over this process's life.
-    pub fn comm_summary(&self) -> Option<String> {
+    /// Whether this process reports and writes the run (rank 0, or the only process).
+    pub fn is_root(&self) -> bool {
+        self.group.is_root()
+    }
+
+    /// What `mpda train` prints first: the run, and under MPI the ranks.
+    pub fn header(&self) -> String {
+        let mut out = super::console::header(&self.cfg, self.state.iteration, self.baseline_jct);
         let size = self.group.size();
-        if size == 1 {
-            return None;
+        if size > 1 {
+            out += &format!("\ndata-parallel over {size} MPI ranks (rank 0 writes the run)");
         }
-        Some(format!(
-            "MPI: {size} ranks; rank {} received trajectories {}, gradients {}",
-            self.group.rank(),
-            self.comm[0].describe(),
-            self.comm[1].describe()
-        ))
+        out
+    }
+
+    /// What `mpda train` prints last: how the run ended, and under MPI what this rank's
+    /// collectives cost over the process's life.
+    pub fn footer(&self, outcome: Outcome) -> String {
+        let mut out = super::console::outcome(outcome, &self.state, &self.run);
+        let size = self.group.size();
+        if size > 1 {
+            out += &format!(
+                "\nMPI: {size} ranks; rank {} received trajectories {}, gradients {}",
+                self.group.rank(),
+                self.comm[0].describe(),
+                self.comm[1].describe()
+            );
+        }
+        out
     }
 
     /// What this run's iterations are planned from.
@@ -425,9 +454,11 @@ impl Trainer {
             }
             on_iteration(&m);
             if interrupted && !is_last {
+                self.group.done();
                 return Ok(Outcome::Interrupted);
             }
         }
+        self.group.done();
         Ok(Outcome::Finished)
     }
 }
