@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ITERS="${ITERS:-10}"
 BIN="${BIN:-target/release/mpda}"
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"  # absolute: ranks start elsewhere
 OUT="${OUT:-reports/mpi-scaling}"
 RANKS="${RANKS:-2}"
 MPIRUN="${MPIRUN:-mpirun}"
@@ -54,7 +55,7 @@ for n in ${SWEEP-2 4 8 16 64}; do
 done
 if [[ "${NETNS:-1}" != 0 && $(id -u) -eq 0 ]] && command -v ip >/dev/null; then
     bash scripts/mpi/netns.sh up 2 >&2
-    SHARDS=1 THREADS=1 run 2ranks-tcp bash scripts/mpi/netns.sh run 2 "$(pwd)/$BIN"
+    SHARDS=1 THREADS=1 run 2ranks-tcp bash scripts/mpi/netns.sh run 2 "$BIN"
     bash scripts/mpi/netns.sh down
 fi
 python3 scripts/mpi/scaling.py "$OUT"

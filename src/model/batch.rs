@@ -68,7 +68,7 @@ pub fn spark_features(obs: &Observation, s: usize) -> [f32; 4] {
     }
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct HostBatch {
     pub graphs: usize,
     /// `[nodes * NODE_FEATURES]`, row-major.

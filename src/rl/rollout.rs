@@ -10,7 +10,6 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::model::batch::{HostBatch, Needs};
 use crate::model::host::FastPolicy;
@@ -33,7 +32,7 @@ pub struct EpisodePlan {
 
 /// The action taken at one decision, as positions inside its graph, so that it can be
 /// found again in any minibatch the graph is copied into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Taken {
     /// Position among the graph's schedulable stages.
     pub valid: u32,
@@ -44,7 +43,7 @@ pub struct Taken {
 }
 
 /// Where a rollout's time went, seconds of thread time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RolloutTimes {
     pub simulation_s: f64,
     pub observation_s: f64,
@@ -59,8 +58,8 @@ impl RolloutTimes {
     }
 }
 
-/// Serialisable: MPI ranks exchange their trajectories (`super::dist`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// MPI ranks exchange trajectories (`super::dist`'s codec).
+#[derive(Debug, Clone, Default)]
 pub struct Trajectory {
     pub sequence: usize,
     /// One graph per policy decision.
