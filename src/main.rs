@@ -57,7 +57,8 @@ struct TrainArgs {
     /// Where the network trains: cpu (default), wgpu or cuda (needs the cargo feature).
     #[arg(long, default_value = "cpu")]
     device: Backend,
-    /// Worker threads (default: all cores). Results are bit-identical for a given count.
+    /// Worker threads (default: all cores; under mpirun, the cores shared by the ranks on
+    /// the machine). Results are bit-identical for a given count.
     #[arg(long)]
     threads: Option<usize>,
     /// Override the config's iteration count.
@@ -195,7 +196,8 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
-    mpda::set_threads(a.threads)?;
+    // Under mpirun, ranks on one machine share its cores unless --threads says otherwise.
+    mpda::set_threads(a.threads.or_else(mpda::rl::dist::threads_per_rank))?;
     let text = mpda::io::read_text(&a.config)?;
     let cfg = mpda::rl::TrainConfig::parse_with_iterations(&text, &a.config, a.iterations)?;
     let stop = Arc::new(AtomicBool::new(false));

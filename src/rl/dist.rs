@@ -107,6 +107,25 @@ pub fn launched_size() -> Option<usize> {
         .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())
 }
 
+/// Worker threads for one rank when `--threads` is not given: the machine's cores shared by
+/// the ranks the launcher started on it, so that N ranks on one machine do not each start a
+/// thread per core. None outside a launch of several ranks on this machine.
+pub fn threads_per_rank() -> Option<usize> {
+    let cores = std::thread::available_parallelism().ok()?.get();
+    threads_per_rank_from(&|k| std::env::var(k).ok(), cores)
+}
+
+fn threads_per_rank_from(env: &dyn Fn(&str) -> Option<String>, cores: usize) -> Option<usize> {
+    let local: usize = [
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+        "MPI_LOCALNRANKS",
+        "SLURM_NTASKS_PER_NODE",
+    ]
+    .iter()
+    .find_map(|k| env(k)?.trim().parse().ok())?;
+    (local > 1).then(|| (cores / local).max(1))
+}
+
 /// The group this process belongs to: the MPI world when a launcher started several ranks,
 /// else [`Solo`]. A binary built without the `mpi` feature refuses to run as one of several
 /// ranks, where each would silently train alone.
@@ -975,6 +994,18 @@ mod tests {
         let mut long = bytes.clone();
         long.push(1);
         assert!(codec::decode(&long).is_err());
+    }
+
+    #[test]
+    fn ranks_on_one_machine_share_its_cores() {
+        let env = |local: &'static str| {
+            move |k: &str| (k == "OMPI_COMM_WORLD_LOCAL_SIZE").then(|| local.to_string())
+        };
+        assert_eq!(threads_per_rank_from(&env("4"), 16), Some(4));
+        assert_eq!(threads_per_rank_from(&env("3"), 2), Some(1));
+        assert_eq!(threads_per_rank_from(&env("1"), 16), None);
+        assert_eq!(threads_per_rank_from(&env("x"), 16), None);
+        assert_eq!(threads_per_rank_from(&|_| None, 16), None);
     }
 
     #[test]
