@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what `--features mpi` builds and runs with, if missing: Open MPI (mpirun and the
-# headers rsmpi binds to) and libclang (rsmpi's bindgen). Debian packages; needs root.
+# headers rsmpi binds to), libclang (rsmpi's bindgen) and iproute2 (the namespace test).
+# Debian packages; needs root.
 set -euo pipefail
 need=()
 command -v mpirun >/dev/null || need+=(openmpi-bin)
 command -v mpicc >/dev/null || need+=(libopenmpi-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
+command -v ip >/dev/null || need+=(iproute2) # network namespaces: tests/mpi.rs, netns.sh
 if [[ ${#need[@]} -gt 0 ]]; then
     echo "scripts/mpi/setup.sh: installing ${need[*]}" >&2
     if [[ $(id -u) -ne 0 ]]; then
