@@ -101,6 +101,8 @@ fn learning_columns(runs: &Path) -> Vec<Vec<String>> {
         "clip_fraction",
         "grad_norm",
         "eval_avg_jct_s",
+        "baseline_avg_jct_s",
+        "eval_ratio",
     ];
     lines
         .map(|l| {
@@ -157,8 +159,8 @@ fn two_ranks_equal_two_shards_and_a_killed_rank_resumes_exactly() {
         "{err}"
     );
     assert_same_weights(&single, &ranks, iterations, "2 ranks differ from 2 shards");
-    // Every iteration's learning statistics and held-out JCT agree to the written digit,
-    // and only rank 0 wrote: one row per iteration, not two.
+    // Every iteration's learning statistics and held-out JCTs (evaluated by the ranks in
+    // shares) agree to the written digit, and only rank 0 wrote: one row per iteration.
     let (a, b) = (learning_columns(&single), learning_columns(&ranks));
     assert_eq!(a.len(), iterations + 1);
     assert_eq!(a, b, "metrics.csv: 2 ranks against 2 shards");

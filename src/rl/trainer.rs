@@ -15,7 +15,7 @@ use rand_pcg::Pcg64Mcg;
 use super::advantage;
 use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{Algorithm, Inference, TrainConfig};
-use super::dist::{Comm, Group, agree, any, digest, share_rollouts, weights_digest};
+use super::dist::{Comm, Group, agree, any, digest, share, share_rollouts, weights_digest};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::metrics::{self, CurveLabels, IterationMetrics};
 use super::plan::Planner;
@@ -52,8 +52,8 @@ pub struct Trainer {
     state: TrainState,
     /// The rows of `metrics.csv` so far, rewritten whole after each iteration.
     rows: Vec<IterationMetrics>,
-    /// The processes training together (one, or the ranks of an MPI job); rank 0 alone
-    /// evaluates and writes the run's files.
+    /// The processes training together (one, or the ranks of an MPI job); they evaluate in
+    /// shares, and rank 0 alone writes the run's files.
     group: Box<dyn Group>,
     /// This process's collectives so far: trajectory exchange, then gradient exchange.
     comm: [Comm; 2],
@@ -146,18 +146,7 @@ impl Trainer {
             (Learner::new(policy_cfg.clone(), &device), state, Vec::new())
         };
         let baseline = SchedulerSpec::parse(&cfg.eval.baseline)?;
-        // Only rank 0 reports against the baseline; the others never evaluate.
-        let baseline_jct = if root {
-            evaluate(
-                &cfg.sim,
-                &[&baseline as &dyn SchedulerFactory],
-                &resolved.episodes,
-                &|| {},
-            )?[0]
-                .mean_avg_jct_s
-        } else {
-            f64::NAN
-        };
+        let baseline_jct = held_out_jct(group.as_ref(), &cfg.sim, &baseline, &resolved.episodes)?;
         // Every rank must start from the same weights and iteration (a resumed run on a
         // folder the ranks do not share would not).
         let start = format!(
@@ -319,7 +308,7 @@ impl Trainer {
     }
 
     /// Average JCT of the current weights on the held-out episodes (sampled or greedy, as
-    /// configured).
+    /// configured); under MPI every rank evaluates its share (a collective).
     pub fn evaluate(&self) -> Result<f64, RlError> {
         let f = LearnedFactory::from_policy(
             self.learner.inference_policy(),
@@ -328,13 +317,7 @@ impl Trainer {
             self.policy_cfg.preset.clone(),
             self.cfg.eval.greedy,
         );
-        let r = evaluate(
-            &self.cfg.sim,
-            &[&f as &dyn SchedulerFactory],
-            &self.eval_episodes,
-            &|| {},
-        )?;
-        Ok(r[0].mean_avg_jct_s)
+        held_out_jct(self.group.as_ref(), &self.cfg.sim, &f, &self.eval_episodes)
     }
 
     fn checkpoint(&self) -> Result<(), RlError> {
@@ -372,7 +355,8 @@ impl Trainer {
     ) -> Result<Outcome, RlError> {
         let total = self.cfg.train.iterations;
         let root = self.group.is_root();
-        if root && self.state.iteration == 0 && self.rows.is_empty() {
+        // Every rank evaluates (its share of the episodes); rank 0 records.
+        if self.state.iteration == 0 && self.rows.is_empty() {
             // Row 0: the untrained policy on the held-out episodes, the curve's start.
             let start = Instant::now();
             let eval = self.evaluate()?;
@@ -381,8 +365,10 @@ impl Trainer {
                 ..IterationMetrics::default()
             }
             .with_held_out(Some(eval), self.baseline_jct);
-            self.record(&m)?;
-            on_iteration(&m);
+            if root {
+                self.record(&m)?;
+                on_iteration(&m);
+            }
         }
         while self.state.iteration < total {
             let it = self.state.iteration;
@@ -402,23 +388,24 @@ impl Trainer {
             self.state.iteration = it + 1;
             let eval_start = Instant::now();
             let is_last = self.state.iteration == total;
-            let eval =
-                if root && (self.state.iteration.is_multiple_of(self.cfg.eval.every) || is_last) {
-                    Some(self.evaluate()?)
-                } else {
-                    None
-                };
+            let eval = if self.state.iteration.is_multiple_of(self.cfg.eval.every) || is_last {
+                Some(self.evaluate()?)
+            } else {
+                None
+            };
             let eval_s = eval_start.elapsed().as_secs_f64();
             self.state.elapsed_s += start.elapsed().as_secs_f64();
             if let Some(jct) = eval {
                 if self.state.best_eval_jct_s.is_none_or(|b| jct < b) {
                     self.state.best_eval_jct_s = Some(jct);
                     self.state.best_iteration = Some(self.state.iteration);
-                    crate::model::save(
-                        &self.learner.inference_policy(),
-                        &self.policy_cfg,
-                        &self.run.join("best").join("model.bpk"),
-                    )?;
+                    if root {
+                        crate::model::save(
+                            &self.learner.inference_policy(),
+                            &self.policy_cfg,
+                            &self.run.join("best").join("model.bpk"),
+                        )?;
+                    }
                 }
                 if jct < self.baseline_jct && self.state.beat_baseline_at_s.is_none() {
                     self.state.beat_baseline_at_s = Some(self.state.elapsed_s);
@@ -461,4 +448,39 @@ impl Trainer {
         self.group.done();
         Ok(Outcome::Finished)
     }
+}
+
+/// Mean average JCT of `scheduler` over `episodes`. Under MPI each rank runs its contiguous
+/// share and the ranks all-gather the per-episode values, which are summed in episode order
+/// as one process sums them (`SchedulerResult::from_episodes`): the same bits.
+fn held_out_jct(
+    group: &dyn Group,
+    sim: &crate::sim::SimConfig,
+    scheduler: &dyn SchedulerFactory,
+    episodes: &[Episode],
+) -> Result<f64, RlError> {
+    if group.size() == 1 {
+        return Ok(evaluate(sim, &[scheduler], episodes, &|| {})?[0].mean_avg_jct_s);
+    }
+    let mine = &episodes[share(episodes.len(), group.rank(), group.size())];
+    let mut bytes = Vec::with_capacity(8 * mine.len());
+    if !mine.is_empty() {
+        for e in &evaluate(sim, &[scheduler], mine, &|| {})?[0].episodes {
+            bytes.extend_from_slice(&e.avg_jct_s.to_le_bytes());
+        }
+    }
+    let mut jcts = Vec::with_capacity(episodes.len());
+    for (rank, b) in group.all_gather(&bytes)?.iter().enumerate() {
+        if b.len() != 8 * share(episodes.len(), rank, group.size()).len() {
+            return Err(RlError::Group(format!(
+                "rank {rank} sent {} bytes of held-out JCTs for its share",
+                b.len()
+            )));
+        }
+        jcts.extend(
+            b.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
+        );
+    }
+    Ok(jcts.iter().sum::<f64>() / episodes.len().max(1) as f64)
 }

@@ -10,7 +10,8 @@
 //!   part's gradients and add them on the host in part order ([`GradParts`]), the same f32
 //!   additions in the same order as one process makes;
 //! - every rank then takes the same clipped Adam step, so the weights never diverge;
-//! - rank 0 alone evaluates, writes checkpoints, metrics and curves.
+//! - the ranks evaluate the held-out episodes in shares (the same mean as one process);
+//!   rank 0 alone writes checkpoints, metrics and curves.
 //!
 //! So `mpirun -n N` with `grad_shards = g` gives bit for bit the weights of one process with
 //! `grad_shards = g × N`. The only collective is an all-gather of bytes, in rank order.
@@ -35,7 +36,7 @@ pub trait Group {
     fn size(&self) -> usize;
     /// Every rank's bytes, in rank order, on every rank. Blocks until all ranks call it.
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>, RlError>;
-    /// Rank 0 evaluates and writes the run's files.
+    /// Rank 0 reports and writes the run's files.
     fn is_root(&self) -> bool {
         self.rank() == 0
     }
