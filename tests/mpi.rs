@@ -8,7 +8,7 @@
 #![cfg(feature = "mpi")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mpda");
@@ -82,6 +82,25 @@ fn reference(dir: &Path, iterations: usize) -> (PathBuf, PathBuf) {
     train_args(&mut c, "2", &one_proc, &single);
     ok(&c.output().unwrap(), "the one-process run");
     (per_rank, single)
+}
+
+/// Waits for `child` to end, at most `limit_s` seconds after `since` happened (else kills
+/// it and fails); returns its status and stderr.
+fn end_of(child: &mut std::process::Child, limit_s: u64, since: &str) -> (ExitStatus, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(limit_s) {
+            child.kill().unwrap();
+            panic!("the job still runs {limit_s} s after {since}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
 }
 
 /// The columns of metrics.csv that do not measure time, row by row.
@@ -188,19 +207,8 @@ fn two_ranks_equal_two_shards_and_a_killed_rank_resumes_exactly() {
     let kill_at = Instant::now();
     // SAFETY: kill(2) on a pid we just found; no memory is touched.
     assert_eq!(unsafe { libc::kill(victim as i32, libc::SIGKILL) }, 0);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            kill_at.elapsed() < Duration::from_secs(30),
-            "the job still runs 30 s after rank 1 was killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, err) = end_of(&mut child, 30, "rank 1 was killed");
     let stopped_in = kill_at.elapsed();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(!status.success(), "mpirun exited 0 after a rank was killed");
     assert!(
         err.contains("rank 1") && err.contains("signal 9"),
@@ -322,19 +330,7 @@ fn a_rank_that_fails_alone_ends_the_job() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("the job still runs 60 s after rank 0 failed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = end_of(&mut child, 60, "rank 0 failed");
     assert!(!status.success());
     assert!(
         err.contains("error (rank 0)") && err.contains("already holds a run"),

@@ -15,7 +15,7 @@ use rand_pcg::Pcg64Mcg;
 use super::advantage;
 use super::checkpoint::{self, LATEST, TrainState};
 use super::config::{Algorithm, Inference, TrainConfig};
-use super::dist::{Comm, Group, agree, any, digest, share, share_rollouts, weights_digest};
+use super::dist::{Comm, Group, agree, any, digest, gather_values, share_rollouts, weights_digest};
 use super::learner::{Learner, Sample, StepSettings, StepStats};
 use super::metrics::{self, CurveLabels, IterationMetrics};
 use super::plan::Planner;
@@ -462,25 +462,12 @@ fn held_out_jct(
     if group.size() == 1 {
         return Ok(evaluate(sim, &[scheduler], episodes, &|| {})?[0].mean_avg_jct_s);
     }
-    let mine = &episodes[share(episodes.len(), group.rank(), group.size())];
-    let mut bytes = Vec::with_capacity(8 * mine.len());
-    if !mine.is_empty() {
-        for e in &evaluate(sim, &[scheduler], mine, &|| {})?[0].episodes {
-            bytes.extend_from_slice(&e.avg_jct_s.to_le_bytes());
+    let jcts = gather_values(group, episodes.len(), "held-out JCTs", |mine| {
+        if mine.is_empty() {
+            return Ok(Vec::new());
         }
-    }
-    let mut jcts = Vec::with_capacity(episodes.len());
-    for (rank, b) in group.all_gather(&bytes)?.iter().enumerate() {
-        if b.len() != 8 * share(episodes.len(), rank, group.size()).len() {
-            return Err(RlError::Group(format!(
-                "rank {rank} sent {} bytes of held-out JCTs for its share",
-                b.len()
-            )));
-        }
-        jcts.extend(
-            b.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
-        );
-    }
+        let r = evaluate(sim, &[scheduler], &episodes[mine], &|| {})?;
+        Ok(r[0].episodes.iter().map(|e| e.avg_jct_s).collect())
+    })?;
     Ok(jcts.iter().sum::<f64>() / episodes.len().max(1) as f64)
 }

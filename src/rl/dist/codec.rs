@@ -3,42 +3,10 @@
 //! the episode's statistics as MessagePack. The encoder destructures every struct whole,
 //! so a field added to one cannot be forgotten here.
 
+use super::wire::{Raw, Reader, put};
 use super::{RlError, group_err};
 use crate::model::batch::HostBatch;
 use crate::rl::rollout::{RolloutTimes, Taken, Trajectory};
-
-/// A value with a fixed little-endian encoding.
-trait Raw: Copy {
-    const SIZE: usize;
-    fn put(self, out: &mut Vec<u8>);
-    fn get(b: &[u8]) -> Self;
-}
-
-macro_rules! raw {
-    ($($t:ty),*) => {$(
-        impl Raw for $t {
-            const SIZE: usize = std::mem::size_of::<$t>();
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            fn get(b: &[u8]) -> Self {
-                <$t>::from_le_bytes(b.try_into().expect("sized by SIZE"))
-            }
-        }
-    )*};
-}
-raw!(u8, u32, u64, i64, f32, f64);
-
-impl Raw for (u32, u32) {
-    const SIZE: usize = 8;
-    fn put(self, out: &mut Vec<u8>) {
-        self.0.put(out);
-        self.1.put(out);
-    }
-    fn get(b: &[u8]) -> Self {
-        (u32::get(&b[..4]), u32::get(&b[4..]))
-    }
-}
 
 impl Raw for Taken {
     const SIZE: usize = 12;
@@ -54,14 +22,6 @@ impl Raw for Taken {
             job: u32::get(&b[4..8]),
             level: u32::get(&b[8..]),
         }
-    }
-}
-
-fn put<T: Raw>(out: &mut Vec<u8>, v: &[T]) {
-    (v.len() as u64).put(out);
-    out.reserve(v.len() * T::SIZE);
-    for &x in v {
-        x.put(out);
     }
 }
 
@@ -81,31 +41,11 @@ fn put_indices(out: &mut Vec<u8>, v: &[i64]) {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn bytes(&mut self, n: usize) -> Result<&[u8], String> {
-        if self.0.len() < n {
-            return Err(format!("ends early ({} bytes short)", n - self.0.len()));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn one<T: Raw>(&mut self) -> Result<T, String> {
-        Ok(T::get(self.bytes(T::SIZE)?))
-    }
-    fn indices(&mut self) -> Result<Vec<i64>, String> {
-        match self.one::<u8>()? {
-            4 => Ok(self.vec::<u32>()?.into_iter().map(i64::from).collect()),
-            8 => self.vec(),
-            t => Err(format!("unknown index width tag {t}")),
-        }
-    }
-    fn vec<T: Raw>(&mut self) -> Result<Vec<T>, String> {
-        let n = usize::try_from(self.one::<u64>()?).map_err(|e| e.to_string())?;
-        let len = n.checked_mul(T::SIZE).ok_or("a length overflows")?;
-        Ok(self.bytes(len)?.chunks_exact(T::SIZE).map(T::get).collect())
+fn get_indices(r: &mut Reader) -> Result<Vec<i64>, String> {
+    match r.one::<u8>()? {
+        4 => Ok(r.vec::<u32>()?.into_iter().map(i64::from).collect()),
+        8 => r.vec(),
+        t => Err(format!("unknown index width tag {t}")),
     }
 }
 
@@ -160,10 +100,18 @@ fn get_batch(r: &mut Reader) -> Result<HostBatch, String> {
     let graphs = usize::try_from(r.one::<u64>()?).map_err(|e| e.to_string())?;
     let (x, unfinished, job_x) = (r.vec()?, r.vec()?, r.vec()?);
     let (height, job_min_limit, pair_level) = (r.vec()?, r.vec()?, r.vec()?);
-    let (node_job, node_graph, edge_child, edge_parent) =
-        (r.indices()?, r.indices()?, r.indices()?, r.indices()?);
-    let (job_graph, valid_nodes, valid_node_graph, pair_job) =
-        (r.indices()?, r.indices()?, r.indices()?, r.indices()?);
+    let (node_job, node_graph, edge_child, edge_parent) = (
+        get_indices(r)?,
+        get_indices(r)?,
+        get_indices(r)?,
+        get_indices(r)?,
+    );
+    let (job_graph, valid_nodes, valid_node_graph, pair_job) = (
+        get_indices(r)?,
+        get_indices(r)?,
+        get_indices(r)?,
+        get_indices(r)?,
+    );
     let (graph_jobs, graph_nodes, graph_edges, graph_valid, job_pairs) =
         (r.vec()?, r.vec()?, r.vec()?, r.vec()?, r.vec()?);
     Ok(HostBatch {
@@ -230,7 +178,7 @@ pub fn encode(ts: &[Trajectory]) -> Result<Vec<u8>, RlError> {
 }
 
 pub fn decode(b: &[u8]) -> Result<Vec<Trajectory>, String> {
-    let mut r = Reader(b);
+    let mut r = Reader::new(b);
     let n = r.one::<u64>()?;
     let mut out = Vec::with_capacity(n.min(1 << 16) as usize);
     for _ in 0..n {
@@ -260,8 +208,8 @@ pub fn decode(b: &[u8]) -> Result<Vec<Trajectory>, String> {
             times,
         });
     }
-    if !r.0.is_empty() {
-        return Err(format!("{} bytes after the trajectories", r.0.len()));
+    if r.rest() > 0 {
+        return Err(format!("{} bytes after the trajectories", r.rest()));
     }
     Ok(out)
 }

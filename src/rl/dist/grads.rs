@@ -1,10 +1,11 @@
 //! Gradient parts between ranks: each part's gradients flat on the host in the policy's
 //! parameter order, with its step statistics, and their sum in part order.
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::wire::{Raw, Reader, put};
 use super::{Group, RlError, group_err};
 use crate::model::Policy;
 use crate::rl::learner::StepStats;
@@ -48,45 +49,25 @@ impl ModuleVisitor for Rebuild<'_> {
     }
 }
 
-/// Parameter ids in visiting order (to check that a decoded part fits the policy).
-struct Ids(Vec<ParamId>);
+/// The number of float parameters (to check that a decoded part fits the policy).
+struct Count(usize);
 
-impl ModuleVisitor for Ids {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(param.id);
+impl ModuleVisitor for Count {
+    fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
+        self.0 += 1;
     }
 }
 
-fn put_f64(out: &mut Vec<u8>, x: f64) {
-    out.extend_from_slice(&x.to_le_bytes());
-}
-
-/// A little-endian reader that names what it was reading when bytes run out.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    rank: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], RlError> {
-        if self.bytes.len() < n {
-            return Err(group_err(format!(
-                "the gradients rank {} sent end early",
-                self.rank
-            )));
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
-    }
-    fn u64(&mut self) -> Result<u64, RlError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-    fn f64(&mut self) -> Result<f64, RlError> {
-        Ok(f64::from_bits(self.u64()?))
-    }
+/// What one part says of its step, in the order it is sent.
+fn stats_fields(st: &StepStats) -> [f64; 6] {
+    [
+        st.policy_loss,
+        st.value_loss,
+        st.entropy,
+        st.approx_kl,
+        st.clip_fraction,
+        st.grad_norm,
+    ]
 }
 
 impl GradParts {
@@ -106,8 +87,8 @@ impl GradParts {
         Self { parts }
     }
 
-    /// Bytes: the part count, then per part its six stats and, per parameter, a length
-    /// (`u64::MAX` for no gradient) and the f32 values.
+    /// Bytes: the part count, then per part its six stats and, per parameter, its gradient
+    /// as a vector ([`put`]), or `u64::MAX` for none.
     pub fn encode(&self) -> Vec<u8> {
         let floats: usize = self
             .parts
@@ -116,28 +97,16 @@ impl GradParts {
             .map(Vec::len)
             .sum();
         let mut out = Vec::with_capacity(8 + 4 * floats + 64 * self.parts.len());
-        out.extend_from_slice(&(self.parts.len() as u64).to_le_bytes());
+        (self.parts.len() as u64).put(&mut out);
         for (st, params) in &self.parts {
-            for x in [
-                st.policy_loss,
-                st.value_loss,
-                st.entropy,
-                st.approx_kl,
-                st.clip_fraction,
-                st.grad_norm,
-            ] {
-                put_f64(&mut out, x);
+            for x in stats_fields(st) {
+                x.put(&mut out);
             }
-            out.extend_from_slice(&(params.len() as u64).to_le_bytes());
+            (params.len() as u64).put(&mut out);
             for p in params {
                 match p {
-                    None => out.extend_from_slice(&u64::MAX.to_le_bytes()),
-                    Some(v) => {
-                        out.extend_from_slice(&(v.len() as u64).to_le_bytes());
-                        for x in v {
-                            out.extend_from_slice(&x.to_le_bytes());
-                        }
-                    }
+                    None => u64::MAX.put(&mut out),
+                    Some(v) => put(&mut out, v),
                 }
             }
         }
@@ -146,23 +115,32 @@ impl GradParts {
 
     /// The parts `rank` sent, checked against the policy's parameter count.
     pub fn decode(bytes: &[u8], rank: usize, params: usize) -> Result<Self, RlError> {
-        let mut r = Reader { bytes, rank };
-        let n = r.u64()? as usize;
+        let ended = |e: String| group_err(format!("the gradients rank {rank} sent: {e}"));
+        let mut r = Reader::new(bytes);
+        let n = r.one::<u64>().map_err(ended)? as usize;
         let mut parts = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             let mut s = [0.0; 6];
             for x in &mut s {
-                *x = r.f64()?;
+                *x = r.one().map_err(ended)?;
             }
+            let [
+                policy_loss,
+                value_loss,
+                entropy,
+                approx_kl,
+                clip_fraction,
+                grad_norm,
+            ] = s;
             let st = StepStats {
-                policy_loss: s[0],
-                value_loss: s[1],
-                entropy: s[2],
-                approx_kl: s[3],
-                clip_fraction: s[4],
-                grad_norm: s[5],
+                policy_loss,
+                value_loss,
+                entropy,
+                approx_kl,
+                clip_fraction,
+                grad_norm,
             };
-            let count = r.u64()? as usize;
+            let count = r.one::<u64>().map_err(ended)? as usize;
             if count != params {
                 return Err(group_err(format!(
                     "rank {rank} sent gradients of {count} parameters, this policy has {params}"
@@ -170,24 +148,20 @@ impl GradParts {
             }
             let mut ps = Vec::with_capacity(count);
             for _ in 0..count {
-                let len = r.u64()?;
+                let len = r.one::<u64>().map_err(ended)?;
                 if len == u64::MAX {
                     ps.push(None);
                     continue;
                 }
-                let raw = r.take(4 * len as usize)?;
-                ps.push(Some(
-                    raw.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                        .collect(),
-                ));
+                let raw = r.bytes(4 * len as usize).map_err(ended)?;
+                ps.push(Some(raw.chunks_exact(4).map(f32::get).collect()));
             }
             parts.push((st, ps));
         }
-        if !r.bytes.is_empty() {
+        if r.rest() > 0 {
             return Err(group_err(format!(
                 "rank {rank} sent {} bytes after its gradients",
-                r.bytes.len()
+                r.rest()
             )));
         }
         Ok(Self { parts })
@@ -195,11 +169,11 @@ impl GradParts {
 
     /// Every rank's parts in part order: rank 0's, then rank 1's, and so on.
     pub fn gather(group: &dyn Group, policy: &Policy, mine: &Self) -> Result<Self, RlError> {
-        let mut ids = Ids(Vec::new());
-        policy.visit(&mut ids);
+        let mut params = Count(0);
+        policy.visit(&mut params);
         let mut parts = Vec::new();
         for (rank, b) in group.all_gather(&mine.encode())?.iter().enumerate() {
-            parts.extend(Self::decode(b, rank, ids.0.len())?.parts);
+            parts.extend(Self::decode(b, rank, params.0)?.parts);
         }
         Ok(Self { parts })
     }

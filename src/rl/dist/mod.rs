@@ -20,6 +20,7 @@ mod codec;
 mod grads;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod wire;
 
 pub use grads::GradParts;
 
@@ -236,6 +237,36 @@ pub fn share(n: usize, rank: usize, size: usize) -> std::ops::Range<usize> {
     start..start + base + usize::from(rank < extra)
 }
 
+/// Splits `n` items of work over the ranks: this rank runs `work` on its contiguous share
+/// ([`share`]), the ranks all-gather the results (`encode`, `decode`), and every rank gets
+/// all `n`, in item order. `what` names them in errors.
+pub fn gather_shares<T>(
+    group: &dyn Group,
+    n: usize,
+    what: &str,
+    work: impl FnOnce(std::ops::Range<usize>) -> Result<Vec<T>, RlError>,
+    encode: impl Fn(&[T]) -> Result<Vec<u8>, RlError>,
+    decode: impl Fn(&[u8]) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, RlError> {
+    if group.size() == 1 {
+        return work(0..n);
+    }
+    let bytes = encode(&work(share(n, group.rank(), group.size()))?)?;
+    let mut all = Vec::with_capacity(n);
+    for (rank, b) in group.all_gather(&bytes)?.iter().enumerate() {
+        let part = decode(b).map_err(|e| group_err(format!("the {what} rank {rank} sent: {e}")))?;
+        let expected = share(n, rank, group.size()).len();
+        if part.len() != expected {
+            return Err(group_err(format!(
+                "rank {rank} sent {} {what} for its share of {expected}",
+                part.len()
+            )));
+        }
+        all.extend(part);
+    }
+    Ok(all)
+}
+
 /// Rolls out this rank's share of `plans` with `roll`, then gives every rank all the
 /// trajectories, in plan order.
 pub fn share_rollouts(
@@ -243,25 +274,42 @@ pub fn share_rollouts(
     plans: &[EpisodePlan],
     roll: impl FnOnce(&[EpisodePlan]) -> Result<Vec<Trajectory>, RlError>,
 ) -> Result<Vec<Trajectory>, RlError> {
-    if group.size() == 1 {
-        return roll(plans);
-    }
-    let mine = roll(&plans[share(plans.len(), group.rank(), group.size())])?;
-    let bytes = codec::encode(&mine)?;
-    let mut all = Vec::with_capacity(plans.len());
-    for (rank, b) in group.all_gather(&bytes)?.iter().enumerate() {
-        let part = codec::decode(b)
-            .map_err(|e| group_err(format!("the trajectories rank {rank} sent: {e}")))?;
-        if part.len() != share(plans.len(), rank, group.size()).len() {
-            return Err(group_err(format!(
-                "rank {rank} sent {} trajectories for its share of {}",
-                part.len(),
-                share(plans.len(), rank, group.size()).len()
-            )));
-        }
-        all.extend(part);
-    }
-    Ok(all)
+    gather_shares(
+        group,
+        plans.len(),
+        "trajectories",
+        |mine| roll(&plans[mine]),
+        codec::encode,
+        codec::decode,
+    )
+}
+
+/// Values of this rank's share, `n` in all, gathered as for [`gather_shares`].
+pub fn gather_values(
+    group: &dyn Group,
+    n: usize,
+    what: &str,
+    work: impl FnOnce(std::ops::Range<usize>) -> Result<Vec<f64>, RlError>,
+) -> Result<Vec<f64>, RlError> {
+    gather_shares(
+        group,
+        n,
+        what,
+        work,
+        |v| {
+            let mut out = Vec::with_capacity(8 + 8 * v.len());
+            wire::put(&mut out, v);
+            Ok(out)
+        },
+        |b| {
+            let mut r = wire::Reader::new(b);
+            let v = r.vec()?;
+            match r.rest() {
+                0 => Ok(v),
+                extra => Err(format!("{extra} bytes after the values")),
+            }
+        },
+    )
 }
 
 /// A digest of the policy's weights, for checking that every rank starts from the same.
