@@ -1000,3 +1000,46 @@ fn per_task_fields_come_from_the_log() {
     let scan = job.stages[0].shuffle.as_ref().unwrap();
     assert!(scan.input_bytes.iter().all(|&b| b > 0));
 }
+
+#[test]
+fn peak_execution_memory_is_kept_per_task() {
+    // The fixtures were trimmed of `Peak Execution Memory`; give every TaskEnd of Q1 its
+    // own value (1 MB + 1000 x its line number) and check that each stage keeps exactly its
+    // tasks' values, and that a log without the field imports as zeros.
+    let text = text_of(&fixture(Q1_ZSTD));
+    let mut expected: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    let mut out = String::new();
+    for (k, line) in text.lines().enumerate() {
+        if line.contains("SparkListenerTaskEnd") {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let peak = 1_048_576 + 1000 * k as u64;
+            v["Task Metrics"]["Peak Execution Memory"] = peak.into();
+            let stage = v["Stage ID"].as_u64().unwrap();
+            expected.entry(stage).or_default().push(peak);
+            out.push_str(&v.to_string());
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("q1-with-peaks");
+    std::fs::write(&log, out).unwrap();
+    let i = import_ok(&[&log]);
+    let job = only_job(&i);
+    let mut seen = 0;
+    for st in &job.stages {
+        let sh = st.shuffle.as_ref().unwrap();
+        let mut want = expected[&st.spark_stage_id.unwrap()].clone();
+        let mut got = sh.peak_memory_bytes.clone();
+        assert_eq!(got.len(), st.num_tasks as usize);
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "stage {:?}", st.spark_stage_id);
+        seen += got.len();
+    }
+    assert!(seen > 0);
+    let plain = import_ok(&[fixture(Q1_ZSTD)]);
+    let sh = only_job(&plain).stages[0].shuffle.as_ref().unwrap();
+    assert!(sh.peak_memory_bytes.iter().all(|&b| b == 0));
+}

@@ -30,7 +30,10 @@ Errors are relative to the measured value; "time-weighted" is the sum of absolut
 over the sum of measured totals (what matters for a JCT: long stages count more).
 
 Usage: scripts/calibrate/size_scaling.py [--mpda target/release/mpda] [--out DIR]
-Writes DIR/size-scaling.md and .json (default reports/calibration/). Standard library only.
+           [--traces DIR] [--queries 1,3,5]
+Writes DIR/size-scaling.md and .json (default reports/calibration/). --traces (default
+tpch/) takes another trace folder with sf1, sf2, sf5 and sf10 measured at 2 executors, such
+as the quiet re-measurement of scripts/calibrate/size_remeasure.sh. Standard library only.
 """
 import argparse
 import copy
@@ -49,8 +52,11 @@ HELD_OUT = 10
 EXECUTORS = 2
 
 
+TRACES = ROOT / "tpch"
+
+
 def load(sf, q):
-    with gzip.open(ROOT / "tpch" / f"sf{sf}" / f"{q}.json.gz") as f:
+    with gzip.open(TRACES / f"sf{sf}" / f"{q}.json.gz") as f:
         return json.load(f)
 
 
@@ -160,16 +166,21 @@ def mean_jct(res):
 
 
 def main():
+    global TRACES
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpda", default=str(ROOT / "target/release/mpda"))
     ap.add_argument("--out", default=str(ROOT / "reports/calibration"))
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--traces", default=str(TRACES))
+    ap.add_argument("--queries", default=",".join(str(q) for q in range(1, 23)))
     args = ap.parse_args()
+    TRACES = Path(args.traces)
+    queries = [int(q) for q in args.queries.split(",")]
     sfs = FIT + [HELD_OUT]
     stages = []  # one row per matched stage
     unmatched = 0
     traces = {}
-    for q in range(1, 23):
+    for q in queries:
         tr = {sf: load(sf, q) for sf in sfs}
         traces[q] = tr
         ks = {sf: keys(t) for sf, t in tr.items()}
@@ -215,7 +226,7 @@ def main():
         by_q = {}
         for s in stages:
             by_q.setdefault(s["query"], []).append(s)
-        for q in range(1, 23):
+        for q in queries:
             t10 = traces[q][HELD_OUT]
             t5 = traces[q][5]
             pred = copy.deepcopy(t10)
@@ -241,7 +252,7 @@ def main():
             for d, tr in ((meas_dir, meas), (pred_dir, pred)):
                 with gzip.open(d / f"sf{HELD_OUT}" / f"{q}.json.gz", "wt") as f:
                     json.dump(tr, f)
-        for q in range(1, 23):
+        for q in queries:
             if not (pred_dir / f"sf{HELD_OUT}" / f"{q}.json.gz").exists():
                 continue
             m = simulate(args.mpda, meas_dir, q, args.seeds)
@@ -252,6 +263,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {
+        "traces": str(TRACES), "queries": queries,
         "fit": FIT, "held_out": HELD_OUT, "executors": EXECUTORS,
         "stages_matched": len(stages), "stages_unmatched": unmatched,
         "stage_total_error": {n: {"median": statistics.median(errs[n]),
@@ -266,6 +278,7 @@ def main():
     (out / "size-scaling.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [
         "# Data-size scaling: fit SF1, SF2, SF5; predict the held-out SF10 (2 executors)", "",
+        f"Traces: `{TRACES}`, queries {', '.join(f'q{q}' for q in queries)}.", "",
         f"{len(stages)} stages matched across the four scale factors ({unmatched} not matched).",
         "Relative error of each stage's total task time at SF10:", "",
         "| predictor | median | p90 | time-weighted | chosen on SF1+SF2 -> SF5 (median) |",

@@ -82,6 +82,10 @@ pub struct UpArgs {
     /// repeat for several workers. Uses the cgroup cpu controller (v1, else v2).
     #[arg(long, value_name = "I=F")]
     pub cpu_quota: Vec<WorkerQuota>,
+    /// Worker i on 127.0.0.(i+1) instead of all on 127.0.0.1: one Spark host per worker,
+    /// so that reduce-task locality and `spark.locality.wait` come into play.
+    #[arg(long)]
+    pub distinct_hosts: bool,
     #[command(flatten)]
     pub work: WorkArg,
     /// Where applications write event logs (default WORK/events).
@@ -131,6 +135,7 @@ impl UpArgs {
             cores: self.cores,
             memory_mb: self.memory_mb,
             cpu_quota: self.cpu_quota.clone(),
+            distinct_hosts: self.distinct_hosts,
             ports: Ports {
                 master: self.master_port,
                 master_ui: self.master_ui_port,

@@ -9,7 +9,8 @@
 //!   worker's group, so one signal to a group stops a worker and its executors, and Ctrl-C
 //!   in a terminal (which signals only the foreground group) never reaches the cluster
 //!   behind mpda's back: mpda catches it and tears down what it started.
-//! - Everything binds to 127.0.0.1 (`SPARK_LOCAL_IP`, `--host`), the master's REST
+//! - Everything binds to loopback: 127.0.0.1, or 127.0.0.(i + 1) for worker i with
+//!   `distinct_hosts` (`SPARK_LOCAL_IP`, `--host`); the master's REST
 //!   submission server and the UIs' kill links are off, and the RPC ports require Spark's
 //!   shared-secret authentication (`spark.authenticate`) with a per-cluster secret, so
 //!   another local user cannot submit to or steer the cluster. Applications get the secret
@@ -121,6 +122,11 @@ pub struct ClusterConfig {
     pub memory_mb: u32,
     /// Optional CPU quotas, for a heterogeneous cluster.
     pub cpu_quota: Vec<WorkerQuota>,
+    /// Worker i on its own loopback address, 127.0.0.(i + 1), instead of all on
+    /// 127.0.0.1: Spark then sees one host per worker, so reduce tasks prefer the hosts
+    /// holding their map output and `spark.locality.wait` matters (the locality
+    /// calibration). Still loopback only.
+    pub distinct_hosts: bool,
     pub ports: Ports,
     /// State file, logs, worker dirs; event logs too unless `event_log_dir` is set.
     pub work_dir: PathBuf,
@@ -143,6 +149,7 @@ impl Default for ClusterConfig {
             cores: 1,
             memory_mb: 1024,
             cpu_quota: Vec::new(),
+            distinct_hosts: false,
             ports: Ports::default(),
             work_dir: PathBuf::from(DEFAULT_CLUSTER_WORK),
             event_log_dir: None,
@@ -255,6 +262,16 @@ impl Config for ClusterConfig {
             return Err(FieldError::new("work_dir", "must not be empty"));
         }
         Ok(())
+    }
+}
+
+/// The loopback address worker `i` binds: 127.0.0.1 for every worker, or 127.0.0.(i + 1)
+/// with `distinct_hosts` (at most 64 workers, so always a valid address).
+pub fn worker_host(distinct_hosts: bool, i: usize) -> String {
+    if distinct_hosts {
+        format!("127.0.0.{}", i + 1)
+    } else {
+        LOOPBACK.to_string()
     }
 }
 
@@ -618,6 +635,9 @@ pub struct ClusterState {
     pub cores: u32,
     pub memory_mb: u32,
     pub cpu_quota: Vec<WorkerQuota>,
+    /// Workers on 127.0.0.(i + 1) (see [`ClusterConfig::distinct_hosts`]).
+    #[serde(default)]
+    pub distinct_hosts: bool,
     /// The ports mpda started the daemons on (none for an external cluster).
     pub ports: Option<Ports>,
     pub daemons: Vec<Daemon>,
@@ -974,6 +994,7 @@ pub fn up(
         cores: cfg.cores,
         memory_mb: cfg.memory_mb,
         cpu_quota: cfg.cpu_quota.clone(),
+        distinct_hosts: cfg.distinct_hosts,
         ports: Some(cfg.ports.clone()),
         daemons: Vec::new(),
         cgroups: Vec::new(),
@@ -997,9 +1018,10 @@ pub fn up(
     // Options every daemon shares: authentication on, no port hopping, no kill links.
     let common = "-Dspark.authenticate=true -Dspark.port.maxRetries=0 -Dspark.ui.killEnabled=false";
     let class = |c: &str| format!("org.apache.spark.deploy.{c}");
-    let mut specs: Vec<(String, Vec<String>, (&str, String))> = Vec::new();
+    let mut specs: Vec<(String, String, Vec<String>, (&str, String))> = Vec::new();
     specs.push((
         "master".into(),
+        LOOPBACK.into(),
         vec![
             class("master.Master"),
             "--host".into(),
@@ -1017,12 +1039,14 @@ pub fn up(
     for i in 0..cfg.workers {
         let dir = work_dir.join(format!("worker-{i}"));
         create_dir(&dir)?;
+        let host = worker_host(cfg.distinct_hosts, i);
         specs.push((
             format!("worker-{i}"),
+            host.clone(),
             vec![
                 class("worker.Worker"),
                 "--host".into(),
-                LOOPBACK.into(),
+                host,
                 "--cores".into(),
                 cfg.cores.to_string(),
                 "--memory".into(),
@@ -1038,6 +1062,7 @@ pub fn up(
     }
     specs.push((
         "history".into(),
+        LOOPBACK.into(),
         vec![class("history.HistoryServer")],
         (
             "SPARK_HISTORY_OPTS",
@@ -1050,7 +1075,7 @@ pub fn up(
     ));
 
     let spark_class = spark_home.join("bin/spark-class");
-    for (role, args, (opts_var, opts)) in specs {
+    for (role, bind, args, (opts_var, opts)) in specs {
         if stop.load(Ordering::SeqCst) {
             return Err(ClusterError::Interrupted);
         }
@@ -1062,7 +1087,7 @@ pub fn up(
         cmd.args(&args)
             .current_dir(&work_dir)
             .env("SPARK_HOME", &spark_home)
-            .env("SPARK_LOCAL_IP", LOOPBACK)
+            .env("SPARK_LOCAL_IP", &bind)
             .env("SPARK_LOCAL_DIRS", work_dir.join("local"))
             .env("SPARK_NO_DAEMONIZE", "1")
             .env("_SPARK_AUTH_SECRET", &secret)
@@ -1131,7 +1156,7 @@ pub fn up(
                 let ready = m
                     .alive()
                     .filter(|w| {
-                        w.host == LOOPBACK
+                        (0..cfg.workers).any(|i| w.host == worker_host(cfg.distinct_hosts, i))
                             && w.cores == cfg.cores
                             && w.memory == u64::from(cfg.memory_mb)
                     })
@@ -1199,6 +1224,7 @@ fn up_external(
         cores: m.alive().map(|w| w.cores).max().unwrap_or(0),
         memory_mb: m.alive().map(|w| w.memory as u32).max().unwrap_or(0),
         cpu_quota: Vec::new(),
+        distinct_hosts: false,
         ports: None,
         daemons: Vec::new(),
         cgroups: Vec::new(),
@@ -1547,6 +1573,7 @@ mod tests {
                 worker: 1,
                 cores: 0.5,
             }],
+            distinct_hosts: false,
             ports: Some(Ports::default()),
             daemons: vec![Daemon {
                 role: "master".into(),

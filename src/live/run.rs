@@ -78,7 +78,27 @@ pub struct LiveSettings {
     pub poll_ms: u64,
     /// A job still running after this is killed and counted as failed.
     pub job_timeout_s: u64,
+    /// More Spark settings for every application, e.g. `"spark.locality.wait" = "0"`;
+    /// not one of those mpda sets itself ([`MPDA_OWNED_CONF`]).
+    pub spark_conf: BTreeMap<String, String>,
 }
+
+/// Spark settings (or prefixes ending in `.`) a live run sets itself: event logs, the UI
+/// the agent reads, allocation, executor shape, the traces' plan shape and security.
+const MPDA_OWNED_CONF: [&str; 12] = [
+    "spark.master",
+    "spark.authenticate",
+    "spark.eventLog.",
+    "spark.ui.",
+    "spark.dynamicAllocation.",
+    "spark.executor.cores",
+    "spark.executor.memory",
+    "spark.driver.",
+    "spark.cores.max",
+    "spark.sql.adaptive.enabled",
+    "spark.sql.autoBroadcastJoinThreshold",
+    "spark.sql.shuffle.partitions",
+];
 
 impl Default for LiveSettings {
     fn default() -> Self {
@@ -95,6 +115,7 @@ impl Default for LiveSettings {
             static_cores_max: None,
             poll_ms: 500,
             job_timeout_s: 1200,
+            spark_conf: BTreeMap::new(),
         }
     }
 }
@@ -175,6 +196,29 @@ impl Config for LiveConfig {
         }
         in_range("poll_ms", l.poll_ms, 50, 60_000).map_err(within)?;
         in_range("job_timeout_s", l.job_timeout_s, 10, 86_400).map_err(within)?;
+        for (k, v) in &l.spark_conf {
+            let field = format!("spark_conf.{k:?}");
+            let owned = MPDA_OWNED_CONF.iter().find(|o| {
+                k == *o
+                    || (o.ends_with('.') && k.starts_with(*o))
+                    || k.starts_with(&format!("{o}."))
+            });
+            if !k.starts_with("spark.") || k.len() <= 6 {
+                return Err(within(FieldError::new(
+                    field,
+                    "must be a Spark setting (spark.*)",
+                )));
+            }
+            if let Some(o) = owned {
+                return Err(within(FieldError::new(
+                    field,
+                    format!("is set by mpda itself (every {o}* setting is)"),
+                )));
+            }
+            if v.trim().is_empty() || v.contains(['\n', '\r']) {
+                return Err(within(FieldError::new(field, "must be one non-empty line")));
+            }
+        }
         let p = &self.predict;
         let within = |e: FieldError| e.within("predict");
         const DAY_MS: u64 = 86_400_000;
@@ -599,6 +643,9 @@ impl Study {
         } = sched
         {
             conf.insert("spark.cores.max".into(), cores_max.to_string());
+        }
+        for (k, v) in &l.spark_conf {
+            conf.insert(k.clone(), v.clone());
         }
         Ok(conf)
     }
@@ -1060,4 +1107,43 @@ pub fn run_study(
         }
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_conf(entries: &str) -> Result<LiveConfig, ConfigError> {
+        let text = format!(
+            "[workload]\ntraces = \"tpch-live\"\nsizes = [\"sf0.1\"]\narrivals = {{ kind = \"batch\", jobs = 2 }}\n\
+             [live]\nspark_conf = {{ {entries} }}\n"
+        );
+        LiveConfig::parse(&text, Path::new("live.toml"))
+    }
+
+    #[test]
+    fn extra_spark_settings_reach_the_applications_and_bad_ones_name_the_key() {
+        let cfg =
+            with_conf(r#""spark.locality.wait" = "0", "spark.executor.memoryOverhead" = "384m""#)
+                .unwrap();
+        assert_eq!(cfg.live.spark_conf["spark.locality.wait"], "0");
+        for (entries, expected) in [
+            (r#""spark.eventLog.dir" = "/tmp""#, "set by mpda itself"),
+            (r#""spark.ui.port" = "4040""#, "set by mpda itself"),
+            (r#""spark.authenticate.secret" = "x""#, "set by mpda itself"),
+            (
+                r#""spark.sql.shuffle.partitions" = "8""#,
+                "set by mpda itself",
+            ),
+            (r#""locality.wait" = "0""#, "must be a Spark setting"),
+            (r#""spark.locality.wait" = " ""#, "one non-empty line"),
+            (r#""spark.locality.wait" = "1\n2""#, "one non-empty line"),
+        ] {
+            let e = with_conf(entries).unwrap_err().to_string();
+            assert!(
+                e.contains("live.spark_conf") && e.contains(expected) && e.contains("live.toml"),
+                "{entries}: {e}"
+            );
+        }
+    }
 }

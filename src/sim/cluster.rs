@@ -107,7 +107,9 @@ pub struct LocalityConfig {
     pub wait_node_ms: Option<i64>,
     pub wait_rack_ms: Option<i64>,
     /// Replicas of an input block (HDFS's `dfs.replication`, 3): the preferred hosts of an
-    /// input task.
+    /// input task. 0: input tasks prefer no host, as for files Spark reads from a local
+    /// file system (their blocks say `localhost`, which Spark's `FilePartition` ignores)
+    /// or an object store; reduce tasks still prefer their map outputs' hosts.
     pub replication: u32,
 }
 
@@ -124,6 +126,10 @@ impl Default for LocalityConfig {
     }
 }
 
+/// `memory.peak_factor`'s default: fitted by scripts/calibrate/spill.sh on TPC-H SF 2 runs
+/// at 512 MB executors (docs/simulator.md, "Calibration", memory).
+pub const PEAK_FACTOR: f64 = 0.8;
+
 /// Spark's unified memory manager, for execution memory and spill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -132,8 +138,13 @@ pub struct MemoryConfig {
     /// `spark.memory.fraction` (0.6): share of (executor memory − 300 MB) for execution and
     /// storage; with no cached data, execution may use all of it.
     pub fraction: f64,
-    /// Working set of a task over its data (DSCS: "about 2–3x").
+    /// Working set of a task over its data (DSCS: "about 2–3x"), for stages whose trace
+    /// did not measure their peak execution memory.
     pub working_set_factor: f64,
+    /// Working set of a task over the `Peak Execution Memory` its trace measured (in a run
+    /// with memory to spare), for stages that have it; fitted on real spilling runs
+    /// (docs/simulator.md, "Calibration", memory).
+    pub peak_factor: f64,
     /// Disk bandwidth for writing and reading back spilled bytes, MB/s.
     pub disk_mb_per_s: f64,
 }
@@ -144,6 +155,7 @@ impl Default for MemoryConfig {
             enabled: false,
             fraction: 0.6,
             working_set_factor: 2.5,
+            peak_factor: PEAK_FACTOR,
             disk_mb_per_s: 200.0,
         }
     }
@@ -415,7 +427,7 @@ impl ClusterConfig {
                 in_range(name, w, 0, MAX_WAIT_MS)?;
             }
         }
-        in_range("locality.replication", l.replication, 1, MAX_PREFS as u32)?;
+        in_range("locality.replication", l.replication, 0, MAX_PREFS as u32)?;
         let m = &self.memory;
         finite_in("memory.fraction", m.fraction, 0.01, 1.0)?;
         finite_in(
@@ -424,6 +436,7 @@ impl ClusterConfig {
             0.0,
             1000.0,
         )?;
+        finite_in("memory.peak_factor", m.peak_factor, 0.0, 1000.0)?;
         finite_in("memory.disk_mb_per_s", m.disk_mb_per_s, 0.001, 1e9)?;
         let d = &self.data;
         finite_in("data.mb_per_task_s", d.mb_per_task_s, 0.0, 1e9)?;

@@ -24,7 +24,7 @@ pub use cluster::ClusterConfig;
 pub use env::{Env, Step};
 pub use observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
 pub use reward::{Objective, RewardConfig};
-pub use stats::{EpisodeStats, EventCounts, TaskRecord, Wave};
+pub use stats::{EpisodeStats, EventCounts, SparkJobTotals, SparkTotals, TaskRecord, Wave};
 
 /// Episode-wide job index: position in the episode's job sequence (arrival order).
 pub type JobId = u32;

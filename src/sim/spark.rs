@@ -26,7 +26,9 @@ use super::durations::{History, KeyTable, sample_duration};
 use super::env::Step;
 use super::observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
 use super::reward::RewardBook;
-use super::stats::{EpisodeStats, EpisodeTotals, EventCounts, TaskRecord};
+use super::stats::{
+    EpisodeStats, EpisodeTotals, EventCounts, SparkJobTotals, SparkTotals, TaskRecord,
+};
 use super::{Action, ExecutorKeys, JobId, SimConfig, SimError, StageId};
 use crate::seed::{entity_draw, stream, task_draws};
 use crate::workload::JobTrace;
@@ -82,6 +84,10 @@ struct JobRt {
     /// Slots granted to its stages and not used yet.
     granted: u32,
     pool: Option<u32>,
+    /// Its spilled bytes, task time and launches per locality level, for the stats.
+    spilled_bytes: f64,
+    task_ms: u64,
+    launched_at: [u64; 5],
 }
 
 #[derive(Debug, Clone, Default)]
@@ -134,8 +140,18 @@ struct StageRt {
     resized: bool,
     mean_ms: f64,
     last_task_ms: f64,
-    /// Reduce stages: the hosts holding at least 20% of the map output (all tasks alike).
+    /// A reduce stage (locality on): its tasks prefer the hosts holding at least 20% of the
+    /// map output, and read the share written elsewhere remotely.
+    reduce: bool,
+    /// A reduce stage whose tasks all prefer the same hosts (none reads nothing), so the
+    /// offer takes the first pending task without a scan.
     shared_prefs: bool,
+    /// A task's working set is its bytes × `ws_per_byte` + `ws_fixed`: the measured peak
+    /// execution memory per byte read (× `peak_factor`) when the trace has it, else
+    /// `working_set_factor`; `ws_fixed` is the mean measured peak of a stage that reads no
+    /// bytes. Per stage, so that repartitioned data keeps its memory need per byte.
+    ws_per_byte: f64,
+    ws_fixed: f64,
 }
 
 impl StageRt {
@@ -390,6 +406,15 @@ impl SparkEnv {
         for (j, a) in jobs.iter().enumerate() {
             let first_stage = self.stages.len() as StageId;
             let trace = &a.job;
+            // A log without `Peak Execution Memory` imports as zeros: the job's peaks are
+            // measured only if some task's is positive (a stage of such a job with zeros
+            // used no execution memory).
+            let peaks = self.cluster.memory.enabled
+                && trace.stages.iter().any(|st| {
+                    st.shuffle
+                        .as_ref()
+                        .is_some_and(|sh| sh.peak_memory_bytes.iter().any(|&b| b > 0))
+                });
             for (local, st) in trace.stages.iter().enumerate() {
                 let s = self.stages.len() as StageId;
                 let mean_ms = trace.pools[local].rough_ms;
@@ -403,7 +428,7 @@ impl SparkEnv {
                     last_task_ms: mean_ms,
                     ..StageRt::default()
                 });
-                self.init_tasks(j as JobId, s, trace);
+                self.init_tasks(j as JobId, s, trace, peaks);
             }
             self.jobs.push(JobRt {
                 trace: Arc::clone(trace),
@@ -416,6 +441,9 @@ impl SparkEnv {
                 running: 0,
                 granted: 0,
                 pool: self.cluster.pool_of(&trace.query).map(|p| p as u32),
+                spilled_bytes: 0.0,
+                task_ms: 0,
+                launched_at: [0; 5],
             });
         }
         let n = self.stages.len();
@@ -448,7 +476,7 @@ impl SparkEnv {
     }
 
     /// A stage's task data and, for input stages, the hosts holding each task's blocks.
-    fn init_tasks(&mut self, j: JobId, s: StageId, trace: &JobTrace) {
+    fn init_tasks(&mut self, j: JobId, s: StageId, trace: &JobTrace, peaks: bool) {
         let st = &self.stages[s as usize];
         let (local, n) = (st.local as usize, st.num_tasks as usize);
         let stage = &trace.stages[local];
@@ -487,9 +515,23 @@ impl SparkEnv {
             }
         }
         let bytes: f64 = self.task_bytes[base..].iter().sum();
+        let mem = &self.cluster.memory;
+        let (mut ws_per_byte, mut ws_fixed) = (mem.working_set_factor, 0.0);
+        if let Some(sh) =
+            (stage.shuffle.as_ref()).filter(|sh| peaks && sh.peak_memory_bytes.len() >= n)
+        {
+            let peak = sh.peak_memory_bytes[..n].iter().sum::<u64>() as f64 * mem.peak_factor;
+            if bytes > 0.0 {
+                (ws_per_byte, ws_fixed) = (peak / bytes, 0.0);
+            } else {
+                (ws_per_byte, ws_fixed) = (0.0, peak / n as f64);
+            }
+        }
         self.push_tasks(j, st.local, n as u32, stage.parents.is_empty());
         self.refresh_max(s);
         let st = &mut self.stages[s as usize];
+        st.ws_per_byte = ws_per_byte;
+        st.ws_fixed = ws_fixed;
         st.bytes = bytes;
         if scale {
             st.ref_tasks = n as u32;
@@ -582,7 +624,7 @@ impl SparkEnv {
         let job = &self.jobs[self.stages[s as usize].job as usize];
         let first = job.first_stage;
         let parents = &job.trace.stages[self.stages[s as usize].local as usize].parents;
-        let mut shared = false;
+        let (mut shared, mut reduce) = (false, false);
         if locality && !parents.is_empty() {
             // Spark's reduce-task preference: hosts with >= 20% of the map output.
             let mut by_host: [(u16, f64); 16] = [(NO_HOST, 0.0); 16];
@@ -612,10 +654,16 @@ impl SparkEnv {
                     }
                 }
             }
-            for p in &mut self.task_prefs[base..base + n] {
-                *p = prefs;
-            }
+            // An empty reduce partition has no location with 20% of its (zero) bytes, so
+            // Spark gives it no preference (`getLocationsWithLargestOutputs`); it runs at
+            // NO_PREF, which Spark's TaskSetManager reports as PROCESS_LOCAL.
             shared = true;
+            for t in 0..n {
+                let empty = self.task_bytes[base + t] <= 0.0;
+                shared &= !empty;
+                self.task_prefs[base + t] = if empty { [NO_HOST; MAX_PREFS] } else { prefs };
+            }
+            reduce = true;
         }
         let with_pref = self.task_prefs[base..base + n]
             .iter()
@@ -623,6 +671,7 @@ impl SparkEnv {
             .count() as u32;
         let st = &mut self.stages[s as usize];
         st.shared_prefs = shared;
+        st.reduce = reduce;
         st.pending_pref = with_pref;
         st.pending_nopref = st.num_tasks - with_pref;
         let mut levels = [Locality::Any; 4];
@@ -920,11 +969,19 @@ impl SparkEnv {
         if let Some(min) = launched_min
             && !waiting
         {
+            // `resetDelayScheduleTimer(minLaunchedLocality)` → `getLocalityIndex`: the first
+            // valid level at least as local. A task without preference is launched as
+            // PROCESS_LOCAL by Spark's dequeueTask, so it resets to the most local level.
+            let min = if min == Locality::NoPref {
+                Locality::ProcessLocal
+            } else {
+                min
+            };
             let st = &mut self.stages[s as usize];
             st.last_reset_ms = self.now;
             if let Some(k) = st.levels[..st.num_levels as usize]
                 .iter()
-                .position(|&l| l == min)
+                .position(|&l| l >= min)
             {
                 st.level = k as u8;
             }
@@ -946,7 +1003,9 @@ impl SparkEnv {
             let st = &self.stages[s as usize];
             (st.job, st.local as usize, st.task_base as usize)
         };
-        let n = self.jobs[j as usize].running;
+        // Decima's key is the executors the job holds, the one starting this task included:
+        // here the slots its tasks occupy once this one runs.
+        let n = self.jobs[j as usize].running + 1;
         let (u_key, u_sample) = task_draws(self.seed, j, local as u32, t);
         let pools = &self.jobs[j as usize].trace.pools[local];
         let key = match self.cfg.executor_keys {
@@ -978,7 +1037,7 @@ impl SparkEnv {
             let m = &self.cluster.memory;
             let pool = self.spec.executors[sl.exec as usize].execution_bytes;
             let ex = &mut self.execs[sl.exec as usize];
-            let want = bytes * m.working_set_factor;
+            let want = bytes * st.ws_per_byte + st.ws_fixed;
             // ExecutionMemoryPool: at most pool / active tasks, and only what is free.
             let cap = pool / f64::from(ex.running + 1);
             memory = want.min(cap).min((pool - ex.memory_used).max(0.0));
@@ -986,6 +1045,7 @@ impl SparkEnv {
             let spill = want - memory;
             if spill > 0.0 {
                 self.spilled_bytes += spill;
+                self.jobs[j as usize].spilled_bytes += spill;
                 ms += 2.0 * spill / (m.disk_mb_per_s * MB) * 1000.0;
             }
             self.peak_memory_ratio = self.peak_memory_ratio.max(ex.memory_used / pool);
@@ -1014,6 +1074,8 @@ impl SparkEnv {
         let job = &mut self.jobs[j as usize];
         job.granted -= 1;
         job.running += 1;
+        job.task_ms += dur;
+        job.launched_at[level as usize] += 1;
         self.launched_at[level as usize] += 1;
         self.waves[wave as usize] += 1;
         self.busy_ms += dur;
@@ -1056,7 +1118,7 @@ impl SparkEnv {
     fn remote_bytes(&self, s: StageId, t: u32, host: u16) -> f64 {
         let st = &self.stages[s as usize];
         let bytes = self.task_bytes[(st.task_base + t) as usize];
-        if !st.shared_prefs {
+        if !st.reduce {
             let prefs = &self.task_prefs[(st.task_base + t) as usize];
             return if prefs[0] == NO_HOST || prefs.contains(&host) {
                 0.0
@@ -1458,7 +1520,7 @@ impl SparkEnv {
             let done = (j.state == JobState::Done).then_some(j.completion_ms);
             (j.arrival_ms, done)
         });
-        EpisodeStats::summarize(EpisodeTotals {
+        let mut stats = EpisodeStats::summarize(EpisodeTotals {
             seed: self.seed,
             jobs: &mut jobs,
             now_ms: self.now,
@@ -1468,7 +1530,22 @@ impl SparkEnv {
             events: self.events,
             waves: self.waves,
             rewards: &self.rewards,
-        })
+        });
+        let at = |j: &JobRt, l: Locality| j.launched_at[l as usize];
+        stats.spark = Some(SparkTotals {
+            spilled_mb: self.spilled_bytes / MB,
+            jobs: (self.jobs.iter())
+                .map(|j| SparkJobTotals {
+                    spilled_mb: j.spilled_bytes / MB,
+                    task_time_s: j.task_ms as f64 / 1000.0,
+                    node_local: at(j, Locality::NodeLocal),
+                    no_pref: at(j, Locality::NoPref),
+                    rack_local: at(j, Locality::RackLocal),
+                    any: at(j, Locality::Any),
+                })
+                .collect(),
+        });
+        stats
     }
 }
 
@@ -1689,11 +1766,55 @@ mod tests {
         let small = run(cluster(&text(1024)), &jobs, 5);
         check_properties(&small, &jobs);
         assert!(small.spilled_bytes > 0.0, "a 1 GB executor must spill");
+        check_job_totals(&small);
         let big = run(cluster(&text(65_536)), &jobs, 5);
         assert_eq!(big.spilled_bytes, 0.0, "64 GB holds every working set");
         assert!(
             small.stats().avg_jct_s > big.stats().avg_jct_s,
             "spilling costs time"
+        );
+    }
+
+    #[test]
+    fn measured_peak_execution_memory_is_the_working_set() {
+        // One host, one 1024 MB executor: (1024 - 300) x 0.6 = 434.4 MB of execution memory.
+        // Two tasks reading 10 MB each whose reference run peaked at 1000 MB: working sets
+        // of 1000 x 0.8 (peak_factor) = 800 MB, so each spills 800 - 434.4 MB. The same job
+        // with the peaks zeroed (a log without the field) follows the bytes rule: 25 MB, no
+        // spill.
+        let with_peaks = |peak: u64| {
+            let mut t = (*trace("a", &[2], 1000)).clone();
+            t.stages[0].shuffle = Some(crate::workload::trace::ShuffleStats {
+                read_bytes: vec![10 << 20; 2],
+                read_records: vec![1; 2],
+                write_bytes: vec![0; 2],
+                write_records: vec![0; 2],
+                peak_memory_bytes: vec![peak << 20; 2],
+                ..Default::default()
+            });
+            arrivals(&[Arc::new(t)])
+        };
+        let text = "[[hosts]]\ncores = 1\nmemory_mb = 1024\n[memory]\nenabled = true";
+        let env = run(cluster(text), &with_peaks(1000), 1);
+        let want = 2.0 * (800.0 - 434.4) * MB;
+        assert!(
+            (env.spilled_bytes - want).abs() < 1e-6 * want,
+            "{}",
+            env.spilled_bytes
+        );
+        check_job_totals(&env);
+        let env = run(cluster(text), &with_peaks(0), 1);
+        assert_eq!(env.spilled_bytes, 0.0);
+        let env = run(
+            cluster(&format!("{text}\nworking_set_factor = 50.0")),
+            &with_peaks(0),
+            1,
+        );
+        let want = 2.0 * (500.0 - 434.4) * MB;
+        assert!(
+            (env.spilled_bytes - want).abs() < 1e-6 * want,
+            "{}",
+            env.spilled_bytes
         );
     }
 
@@ -2037,7 +2158,77 @@ mod tests {
             let env = run(cluster(text), &jobs, seed);
             assert_eq!(env.stats().finished, 20, "{text}");
             check_properties(&env, &jobs);
+            check_job_totals(&env);
             assert!(env.launched_at[Locality::NodeLocal as usize] > 0, "{text}");
+        }
+    }
+
+    /// The per-job totals in the stats add up to the engine's own counters.
+    fn check_job_totals(env: &SparkEnv) {
+        let t = env
+            .stats()
+            .spark
+            .expect("Spark's engine reports its totals");
+        assert_eq!(t.jobs.len(), env.num_jobs());
+        let spilled: f64 = t.jobs.iter().map(|j| j.spilled_mb).sum();
+        assert!((spilled - env.spilled_bytes / MB).abs() <= 1e-9 * spilled.max(1.0));
+        assert!((t.spilled_mb - env.spilled_bytes / MB).abs() <= 1e-12);
+        let busy: f64 = t.jobs.iter().map(|j| j.task_time_s * 1000.0).sum();
+        assert!((busy - env.busy_ms as f64).abs() < 1e-6 * busy.max(1.0));
+        let sum = |f: fn(&crate::sim::SparkJobTotals) -> u64| t.jobs.iter().map(f).sum::<u64>();
+        assert_eq!(
+            sum(|j| j.node_local),
+            env.launched_at[Locality::NodeLocal as usize]
+        );
+        assert_eq!(
+            sum(|j| j.no_pref),
+            env.launched_at[Locality::NoPref as usize]
+        );
+        assert_eq!(
+            sum(|j| j.rack_local),
+            env.launched_at[Locality::RackLocal as usize]
+        );
+        assert_eq!(sum(|j| j.any), env.launched_at[Locality::Any as usize]);
+    }
+
+    #[test]
+    fn local_files_give_input_tasks_no_preferred_host() {
+        // replication = 0: input splits of a local file system say "localhost", which
+        // Spark's FilePartition.preferredLocations drops, so scan tasks launch at NO_PREF
+        // at once; reduce tasks still prefer the hosts holding >= 20% of their map output
+        // (MapOutputTracker.getPreferredLocationsForShuffle), so some run NODE_LOCAL, unless
+        // they read nothing.
+        let jobs = tpch_batch();
+        let text = "[[hosts]]\ncount = 2\ncores = 1\nmemory_mb = 1024\n\
+                    [locality]\nenabled = true\nreplication = 0";
+        let env = run(cluster(text), &jobs, 7);
+        check_properties(&env, &jobs);
+        check_job_totals(&env);
+        let at = |l: Locality| env.launched_at[l as usize];
+        assert!(at(Locality::NoPref) > 0 && at(Locality::NodeLocal) > 0);
+        for l in &env.launches {
+            let input = env.jobs[env.stages[l.stage as usize].job as usize]
+                .trace
+                .stages[env.stages[l.stage as usize].local as usize]
+                .parents
+                .is_empty();
+            let st = &env.stages[l.stage as usize];
+            let empty = env.task_bytes[(st.task_base + l.task) as usize] <= 0.0;
+            if input || empty {
+                // Spark: an empty reduce partition has no location with 20% of nothing.
+                assert_eq!(
+                    l.level,
+                    Locality::NoPref,
+                    "a task launched at {:?}",
+                    l.level
+                );
+            } else {
+                assert_ne!(
+                    l.level,
+                    Locality::NoPref,
+                    "a reduce task without preference"
+                );
+            }
         }
     }
 }

@@ -70,6 +70,33 @@ pub struct EpisodeStats {
     pub unseen_jobs: usize,
     /// JCT of each job in arrival order, seconds; `None` if it did not finish.
     pub jct_s: Vec<Option<f64>>,
+    /// What only Spark's engine knows (spill, locality), absent on Decima's, so that its
+    /// output stays as it was. Last, with a default, so the compact MessagePack form of
+    /// an episode without it still decodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark: Option<SparkTotals>,
+}
+
+/// Spark's engine's totals of an episode, per job in arrival order: what the memory and
+/// locality calibrations compare with the task metrics of real event logs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SparkTotals {
+    /// Working-set bytes beyond the execution memory granted, MB (Spark's "memory bytes
+    /// spilled"), all jobs.
+    pub spilled_mb: f64,
+    pub jobs: Vec<SparkJobTotals>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SparkJobTotals {
+    pub spilled_mb: f64,
+    /// Sum of its tasks' durations, seconds.
+    pub task_time_s: f64,
+    /// Tasks launched at NODE_LOCAL, NO_PREF, RACK_LOCAL and ANY.
+    pub node_local: u64,
+    pub no_pref: u64,
+    pub rack_local: u64,
+    pub any: u64,
 }
 
 /// Percentile by linear interpolation between order statistics (numpy's default).
@@ -137,6 +164,7 @@ impl EpisodeStats {
             reward_job_time_ms: t.rewards.job_time_ms,
             unseen_jobs: t.rewards.unseen_jobs,
             jct_s,
+            spark: None,
         }
     }
 }

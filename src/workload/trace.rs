@@ -59,6 +59,10 @@ pub struct ShuffleStats {
     /// `JVM GC Time`, ms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gc_ms: Vec<u64>,
+    /// `Peak Execution Memory`: the most execution memory the task held. From a run with
+    /// memory to spare it is the task's working set, which Spark's engine uses for spill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peak_memory_bytes: Vec<u64>,
     /// `Task Info.Locality`: PROCESS_LOCAL, NODE_LOCAL, NO_PREF, RACK_LOCAL or ANY.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locality: Vec<String>,
@@ -83,13 +87,15 @@ impl ShuffleStats {
             .extend_from_slice(&o.memory_spill_bytes);
         self.disk_spill_bytes.extend_from_slice(&o.disk_spill_bytes);
         self.gc_ms.extend_from_slice(&o.gc_ms);
+        self.peak_memory_bytes
+            .extend_from_slice(&o.peak_memory_bytes);
         self.locality.extend_from_slice(&o.locality);
         self.host.extend_from_slice(&o.host);
         self.executor.extend_from_slice(&o.executor);
     }
 
     /// Each array's name and length, for validation.
-    pub fn lengths(&self) -> [(&'static str, usize); 13] {
+    pub fn lengths(&self) -> [(&'static str, usize); 14] {
         [
             ("read_bytes", self.read_bytes.len()),
             ("read_records", self.read_records.len()),
@@ -101,6 +107,7 @@ impl ShuffleStats {
             ("memory_spill_bytes", self.memory_spill_bytes.len()),
             ("disk_spill_bytes", self.disk_spill_bytes.len()),
             ("gc_ms", self.gc_ms.len()),
+            ("peak_memory_bytes", self.peak_memory_bytes.len()),
             ("locality", self.locality.len()),
             ("host", self.host.len()),
             ("executor", self.executor.len()),

@@ -397,6 +397,7 @@ fn build_group(
             sh.memory_spill_bytes.push(t.memory_spill_bytes);
             sh.disk_spill_bytes.push(t.disk_spill_bytes);
             sh.gc_ms.push(t.gc_ms);
+            sh.peak_memory_bytes.push(t.peak_memory_bytes);
             sh.locality.push(t.locality.clone());
             sh.host.push(t.host.clone());
             sh.executor.push(t.executor.clone());

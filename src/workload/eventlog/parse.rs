@@ -86,6 +86,8 @@ pub struct TaskRecord {
     pub memory_spill_bytes: u64,
     pub disk_spill_bytes: u64,
     pub gc_ms: u64,
+    /// `Peak Execution Memory`: the most execution memory the task held.
+    pub peak_memory_bytes: u64,
     /// `Task Info.Locality` (empty if the log has none).
     pub locality: String,
     pub host: String,
@@ -275,6 +277,8 @@ struct TaskMetrics {
     disk_spill: u64,
     #[serde(rename = "JVM GC Time", default)]
     gc_ms: u64,
+    #[serde(rename = "Peak Execution Memory", default)]
+    peak_memory: u64,
 }
 
 #[derive(Deserialize)]
@@ -568,6 +572,7 @@ impl Reader<'_> {
                         memory_spill_bytes: m.map_or(0, |m| m.memory_spill),
                         disk_spill_bytes: m.map_or(0, |m| m.disk_spill),
                         gc_ms: m.map_or(0, |m| m.gc_ms),
+                        peak_memory_bytes: m.map_or(0, |m| m.peak_memory),
                         locality: e.info.locality.clone(),
                         host: e.info.host.clone(),
                         no_metrics: e.metrics.is_none(),
