@@ -1018,7 +1018,9 @@ pub fn up(
     // Options every daemon shares: authentication on, no port hopping, no kill links.
     let common = "-Dspark.authenticate=true -Dspark.port.maxRetries=0 -Dspark.ui.killEnabled=false";
     let class = |c: &str| format!("org.apache.spark.deploy.{c}");
-    let mut specs: Vec<(String, String, Vec<String>, (&str, String))> = Vec::new();
+    // Per daemon: role, bind address, spark-class arguments, and its *_OPTS variable.
+    type Spec<'a> = (String, String, Vec<String>, (&'a str, String));
+    let mut specs: Vec<Spec> = Vec::new();
     specs.push((
         "master".into(),
         LOOPBACK.into(),
