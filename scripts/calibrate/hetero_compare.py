@@ -15,21 +15,10 @@ slowed run, real against simulated. Prints tables (markdown) and writes nothing.
 """
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-
-def lines_of(app_dir):
-    """The event log lines of one application: a rolling (v2) folder of parts, plain or
-    zstd-compressed (decompressed with the zstd command)."""
-    parts = sorted(Path(app_dir).glob("events_*"), key=lambda p: int(p.name.split("_")[1]))
-    for p in parts:
-        if p.suffix == ".zstd":
-            text = subprocess.run(["zstd", "-dc", str(p)], capture_output=True, check=True).stdout
-            yield from text.decode().splitlines()
-        else:
-            yield from p.read_text().splitlines()
+from spark_logs import lines_of
 
 
 def tasks_by_worker(app_dir):

@@ -19,24 +19,12 @@ markdown tables and writes OUT/locality-compare.json.
 """
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
+from spark_logs import lines_of
+
 LEVELS = ["PROCESS_LOCAL", "NODE_LOCAL", "NO_PREF", "RACK_LOCAL", "ANY"]
-
-
-def lines_of(path):
-    """Event log lines: a plain file or a rolling (v2) folder of parts, plain or
-    zstd-compressed (Spark 4's default; decompressed with the zstd command)."""
-    p = Path(path)
-    parts = sorted(p.glob("events_*"), key=lambda x: int(x.name.split("_")[1])) if p.is_dir() else [p]
-    for part in parts:
-        if part.suffix == ".zstd":
-            text = subprocess.run(["zstd", "-dc", str(part)], capture_output=True, check=True).stdout
-            yield from text.decode().splitlines()
-        else:
-            yield from part.read_text().splitlines()
 
 
 def app_log(events, app_id):
