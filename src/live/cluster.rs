@@ -1038,17 +1038,19 @@ pub fn up(
             format!("{common} -Dspark.master.rest.enabled=false"),
         ),
     ));
-    for i in 0..cfg.workers {
+    let hosts: Vec<String> = (0..cfg.workers)
+        .map(|i| worker_host(cfg.distinct_hosts, i))
+        .collect();
+    for (i, host) in hosts.iter().enumerate() {
         let dir = work_dir.join(format!("worker-{i}"));
         create_dir(&dir)?;
-        let host = worker_host(cfg.distinct_hosts, i);
         specs.push((
             format!("worker-{i}"),
             host.clone(),
             vec![
                 class("worker.Worker"),
                 "--host".into(),
-                host,
+                host.clone(),
                 "--cores".into(),
                 cfg.cores.to_string(),
                 "--memory".into(),
@@ -1158,7 +1160,7 @@ pub fn up(
                 let ready = m
                     .alive()
                     .filter(|w| {
-                        (0..cfg.workers).any(|i| w.host == worker_host(cfg.distinct_hosts, i))
+                        hosts.contains(&w.host)
                             && w.cores == cfg.cores
                             && w.memory == u64::from(cfg.memory_mb)
                     })

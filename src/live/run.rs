@@ -198,17 +198,17 @@ impl Config for LiveConfig {
         in_range("job_timeout_s", l.job_timeout_s, 10, 86_400).map_err(within)?;
         for (k, v) in &l.spark_conf {
             let field = format!("spark_conf.{k:?}");
-            let owned = MPDA_OWNED_CONF.iter().find(|o| {
-                k == *o
-                    || (o.ends_with('.') && k.starts_with(*o))
-                    || k.starts_with(&format!("{o}."))
-            });
             if !k.starts_with("spark.") || k.len() <= 6 {
                 return Err(within(FieldError::new(
                     field,
                     "must be a Spark setting (spark.*)",
                 )));
             }
+            // An entry ending in '.' owns that prefix; another owns itself and its sub-keys.
+            let owned = MPDA_OWNED_CONF.iter().find(|o| match k.strip_prefix(*o) {
+                Some(rest) => o.ends_with('.') || rest.is_empty() || rest.starts_with('.'),
+                None => false,
+            });
             if let Some(o) = owned {
                 return Err(within(FieldError::new(
                     field,

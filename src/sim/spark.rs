@@ -1534,7 +1534,9 @@ impl SparkEnv {
         let at = |j: &JobRt, l: Locality| j.launched_at[l as usize];
         stats.spark = Some(SparkTotals {
             spilled_mb: self.spilled_bytes / MB,
-            jobs: (self.jobs.iter())
+            jobs: self
+                .jobs
+                .iter()
                 .map(|j| SparkJobTotals {
                     spilled_mb: j.spilled_bytes / MB,
                     task_time_s: j.task_ms as f64 / 1000.0,
