@@ -26,6 +26,11 @@ pub fn factory(
     spec: &SchedulerSpec,
     backend: Backend,
 ) -> Result<Box<dyn SchedulerFactory>, SchedError> {
+    if let Some(p) = &spec.planner {
+        let plan = crate::sched::plan::plan_config(p)?;
+        let inner = factory(&spec.without_planner(), backend)?;
+        return Ok(Box::new(PlannedFactory { inner, plan }));
+    }
     if LEARNED.contains(&spec.name.as_str()) {
         return Ok(Box::new(LearnedFactory::from_spec(spec, backend)?));
     }
@@ -61,4 +66,22 @@ pub fn factories(
         }
     }
     Ok(out)
+}
+
+/// Any scheduler's factory paired with a planner (`name+planner[...]`).
+struct PlannedFactory {
+    inner: Box<dyn SchedulerFactory>,
+    plan: crate::sim::plan::PlanConfig,
+}
+
+impl SchedulerFactory for PlannedFactory {
+    fn label(&self) -> String {
+        format!("{}+{}", self.inner.label(), self.plan.label())
+    }
+    fn build(&self) -> Result<Box<dyn crate::sched::Scheduler>, SchedError> {
+        Ok(Box::new(crate::sched::plan::Planned {
+            inner: self.inner.build()?,
+            plan: self.plan.clone(),
+        }))
+    }
 }

@@ -338,6 +338,26 @@ fn bad_cluster_configs() {
             "[sim.cluster]\npreset = \"nope\"\n".to_string(),
             "sim.cluster.preset: unknown preset \"nope\"",
         ),
+        (
+            format!("{host}[sim.cluster.plan]\nplanner = \"dscs\"\nxp = 0.0\n"),
+            "sim.cluster.plan.xp: must be a finite number > 0",
+        ),
+        (
+            format!("{host}[sim.cluster.plan]\nplanner = \"aqe\"\nadvisory_mb = 0.0\n"),
+            "sim.cluster.plan.advisory_mb: must be a finite number > 0",
+        ),
+        (
+            format!("{host}[sim.cluster.plan]\nplanner = \"aqe\"\nskew_factor = 0.5\n"),
+            "sim.cluster.plan.skew_factor: must be a finite number >= 1",
+        ),
+        (
+            format!("{host}[sim.cluster.plan]\nplanner = \"fixed\"\npartitions = 0\n"),
+            "sim.cluster.plan.partitions: must be in 1..=100000, found 0",
+        ),
+        (
+            format!("{host}[sim.cluster.data]\nscale = 0.0\n"),
+            "sim.cluster.data.scale: must be in",
+        ),
     ];
     for (i, (section, expected)) in cases.iter().enumerate() {
         let cfg = dir.path().join(format!("c{i}.toml"));
@@ -472,4 +492,97 @@ fn an_mpi_launch_of_a_binary_without_the_feature() {
         "{err}"
     );
     assert!(!runs.join("t").exists(), "it wrote a run before refusing");
+}
+
+/// Planners named after a scheduler (`name+planner[...]`), and `mpda plan`'s inputs.
+#[test]
+fn bad_planners_and_key_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_trace(dir.path(), "2g", 1, &common::decima_job("2g", 1));
+    let traces = dir.path().to_str().unwrap();
+    let cfg = dir.path().join("spark.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[workload]\ntraces = \"{traces}\"\narrivals = {{ kind = \"batch\", jobs = 2 }}\n\
+             [[sim.cluster.hosts]]\ncores = 2\nmemory_mb = 4096\n"
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    for (spec, expected) in [
+        ("fair+dscs[xp=0]", "xp: must be a finite number > 0"),
+        (
+            "fair+aqe[advisory_mb=0]",
+            "advisory_mb: must be a finite number > 0",
+        ),
+        (
+            "fair+aqe[skew_factor=0.9]",
+            "skew_factor: must be a finite number >= 1",
+        ),
+        (
+            "fair+fixed[partitions=0]",
+            "partitions: must be in 1..=100000, found 0",
+        ),
+        ("fair+nope", "unknown planner \"nope\""),
+        ("fair+fixed[xp=1]", "unknown parameter \"xp\""),
+    ] {
+        let (code, err) = mpda(&["eval", "--config", c, "-s", spec, "--seeds", "1"]);
+        assert_ne!(code, 0, "{spec} should fail");
+        assert!(
+            err.contains(expected),
+            "{spec}: expected {expected:?} in: {err}"
+        );
+    }
+    // A planner on Decima's engine (no [sim.cluster]) is refused, not ignored.
+    let (code, err) = mpda(&[
+        "eval",
+        "--traces",
+        traces,
+        "--batch",
+        "2",
+        "--seeds",
+        "1",
+        "-s",
+        "fair+dscs",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("needs Spark's engine"), "{err}");
+    // `mpda plan`: a key sample with a bad field, and bad flags.
+    let keys = dir.path().join("keys.json");
+    std::fs::write(
+        &keys,
+        r#"{"total_bytes": 10, "distinct_keys": 0, "keys": []}"#,
+    )
+    .unwrap();
+    let k = keys.to_str().unwrap();
+    let (code, err) = mpda(&["plan", "--keys", k, "--slots", "4", "--execution-mb", "100"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("keys.json") && err.contains("distinct_keys"),
+        "{err}"
+    );
+    std::fs::write(
+        &keys,
+        r#"{"total_bytes": 10, "distinct_keys": 3, "keys": [{"key": "a", "bytes": 1}]}"#,
+    )
+    .unwrap();
+    let (code, err) = mpda(&["plan", "--keys", k, "--slots", "0", "--execution-mb", "100"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--slots"), "{err}");
+    let (code, err) = mpda(&[
+        "plan",
+        "--keys",
+        k,
+        "--slots",
+        "2",
+        "--execution-mb",
+        "100",
+        "--planner",
+        "aqe",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no key-level plan"), "{err}");
+    let (code, _) = mpda(&["plan", "--keys", k, "--slots", "2", "--execution-mb", "100"]);
+    assert_eq!(code, 0);
 }

@@ -105,6 +105,31 @@ pub struct SweepConfig {
     /// Mean gaps of the Poisson arrivals, seconds (needs `kind = "poisson"`).
     #[serde(default)]
     pub mean_interval_s: Option<Vec<f64>>,
+    /// Data variants (`[[sweep.data]]`): each a setting of its own, with the key skew of
+    /// Spark's engine and the queries it samples (a workload measured at that skew).
+    #[serde(default)]
+    pub data: Option<Vec<DataVariant>>,
+}
+
+/// One data variant of a sweep.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataVariant {
+    /// Shown in the report (`skew 0.4`).
+    pub label: String,
+    /// `[sim.cluster.data] zipf` for this setting.
+    #[serde(default)]
+    pub zipf: Option<f64>,
+    /// `workload.queries` for this setting.
+    #[serde(default)]
+    pub queries: Option<Vec<String>>,
+    /// `[sim.cluster.data] scale` for this setting (a study's data size over the measured).
+    #[serde(default)]
+    pub scale: Option<f64>,
+    /// `[sim.cluster.data] keys` (with `generate_keys` on) for this setting: the key count
+    /// of the workload's generator.
+    #[serde(default)]
+    pub keys: Option<u64>,
 }
 
 fn default_first_seed() -> u64 {
@@ -177,6 +202,48 @@ impl Config for ExperimentConfig {
             t.validate(run.seeds, run.first_seed)
                 .map_err(|e| e.within("run.tune_weighted_fair"))?;
         }
+        for (i, d) in self.sweep.data.iter().flatten().enumerate() {
+            let f = |name: &str| format!("sweep.data[{i}].{name}");
+            if d.label.trim().is_empty() {
+                return Err(FieldError::new(f("label"), "must not be empty"));
+            }
+            if let Some(z) = d.zipf {
+                if self.sim.cluster.is_none() {
+                    return Err(FieldError::new(
+                        f("zipf"),
+                        "key skew needs Spark's engine: add [sim.cluster]",
+                    ));
+                }
+                crate::validate::finite_in(&f("zipf"), z, 0.0, 10.0)?;
+            }
+            if let Some(x) = d.scale {
+                if self.sim.cluster.is_none() {
+                    return Err(FieldError::new(
+                        f("scale"),
+                        "a dataset scale needs Spark's engine: add [sim.cluster]",
+                    ));
+                }
+                crate::validate::finite_in(&f("scale"), x, 1e-6, 1e6)?;
+            }
+            if let Some(k) = d.keys {
+                if self.sim.cluster.is_none() {
+                    return Err(FieldError::new(
+                        f("keys"),
+                        "generated keys need Spark's engine: add [sim.cluster]",
+                    ));
+                }
+                in_range(&f("keys"), k, 1, 10_000_000)?;
+            }
+            if d.queries.as_ref().is_some_and(Vec::is_empty) {
+                return Err(FieldError::new(f("queries"), "name at least one query"));
+            }
+        }
+        if self.sweep.data.as_ref().is_some_and(Vec::is_empty) {
+            return Err(FieldError::new(
+                "sweep.data",
+                "an empty list sweeps nothing",
+            ));
+        }
         Ok(())
     }
 }
@@ -190,6 +257,8 @@ pub struct Setting {
     pub executors: u32,
     pub arrivals: Option<ArrivalProcess>,
     pub mean_interval_s: Option<f64>,
+    /// A data variant's key skew and queries (`[[sweep.data]]`).
+    pub data: Option<DataVariant>,
 }
 
 /// Load of Poisson arrivals as the baseline serves them: the executor-time the baseline's
@@ -450,6 +519,9 @@ impl Experiment {
         if s.arrivals.is_some() {
             w.arrivals = s.arrivals.clone();
         }
+        if let Some(q) = s.data.as_ref().and_then(|d| d.queries.clone()) {
+            w.queries = Some(q);
+        }
         Ok(w.episodes(&self.library, &self.origin, seeds, first)?.0)
     }
 
@@ -460,10 +532,22 @@ impl Experiment {
         let run = &self.cfg.run;
         let mut out = Vec::new();
         for (k, setting) in self.settings.iter().enumerate() {
-            let sim = SimConfig {
+            let mut sim = SimConfig {
                 executors: setting.executors,
                 ..self.cfg.sim.clone()
             };
+            if let (Some(d), Some(c)) = (&setting.data, sim.cluster.as_mut()) {
+                if let Some(z) = d.zipf {
+                    c.data.zipf = z;
+                }
+                if let Some(x) = d.scale {
+                    c.data.scale = x;
+                }
+                if let Some(k) = d.keys {
+                    c.data.keys = Some(k);
+                    c.data.generate_keys = true;
+                }
+            }
             let test = self.test_episodes(k)?;
             let alpha_sweep = match &run.tune_weighted_fair {
                 None => None,
@@ -672,39 +756,63 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
                 ));
             }
         };
+    let data: Vec<Option<DataVariant>> = match &sw.data {
+        Some(d) => d.iter().cloned().map(Some).collect(),
+        None => vec![None],
+    };
     let mut out = Vec::new();
     for &e in &executors {
         for (arrivals, gap) in &variants {
-            let (mut label, mut slug) = if cluster {
-                (format!("{e} task slots"), format!("s{e}"))
-            } else {
-                (format!("{e} executors"), format!("e{e}"))
-            };
-            match (&cfg.workload.arrivals, gap) {
-                (Some(ArrivalProcess::Batch { jobs }), _) => label += &format!(", batch of {jobs}"),
-                (
-                    Some(ArrivalProcess::Poisson {
-                        init_jobs,
-                        stream_jobs,
-                        ..
-                    }),
-                    Some(g),
-                ) => {
-                    label += &format!(
-                        ", {init_jobs} + {stream_jobs} jobs, Poisson {} s",
-                        fmt_num(*g)
-                    );
-                    slug += &format!("-i{}s", fmt_num(*g).replace('.', "p"));
+            for (di, d) in data.iter().enumerate() {
+                let (mut label, mut slug) = if cluster {
+                    (format!("{e} task slots"), format!("s{e}"))
+                } else {
+                    (format!("{e} executors"), format!("e{e}"))
+                };
+                match (&cfg.workload.arrivals, gap) {
+                    (Some(ArrivalProcess::Batch { jobs }), _) => {
+                        label += &format!(", batch of {jobs}")
+                    }
+                    (
+                        Some(ArrivalProcess::Poisson {
+                            init_jobs,
+                            stream_jobs,
+                            ..
+                        }),
+                        Some(g),
+                    ) => {
+                        label += &format!(
+                            ", {init_jobs} + {stream_jobs} jobs, Poisson {} s",
+                            fmt_num(*g)
+                        );
+                        slug += &format!("-i{}s", fmt_num(*g).replace('.', "p"));
+                    }
+                    _ => label += ", replay",
                 }
-                _ => label += ", replay",
+                if let Some(d) = d {
+                    label = format!("{}: {label}", d.label);
+                    let clean: String = d
+                        .label
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() {
+                                c.to_ascii_lowercase()
+                            } else {
+                                '-'
+                            }
+                        })
+                        .collect();
+                    slug += &format!("-d{di}-{clean}");
+                }
+                out.push(Setting {
+                    label,
+                    slug,
+                    executors: e,
+                    arrivals: arrivals.clone(),
+                    mean_interval_s: *gap,
+                    data: d.clone(),
+                });
             }
-            out.push(Setting {
-                label,
-                slug,
-                executors: e,
-                arrivals: arrivals.clone(),
-                mean_interval_s: *gap,
-            });
         }
     }
     Ok(out)

@@ -22,6 +22,7 @@ pub fn run_episode(
     episode: &Episode,
     obs: &mut Observation,
 ) -> Result<EpisodeStats, SimError> {
+    env.set_plan(sched.plan())?;
     env.reset(&episode.jobs, episode.seed)?;
     sched.reset(episode.seed);
     driver::run_to_end(env, obs, None, &mut |o| sched.decide(o), &mut |_| {})?;

@@ -471,6 +471,44 @@ fn ratio_cell(r: &RatioCi) -> String {
     format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.low, r.high)
 }
 
+/// Spark's engine's own totals per scheduler (when it ran): spill, the busy share of the
+/// strongest hosts' slots and of the others', and task time, means over the episodes.
+fn spark_table(md: &mut String, s: &SettingResult) {
+    if !s
+        .schedulers
+        .iter()
+        .flat_map(|r| &r.episodes)
+        .all(|e| e.spark.is_some())
+    {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n| scheduler | spilled GB | strongest hosts' utilisation | other hosts' utilisation | task time (s) |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    for r in &s.schedulers {
+        let n = r.episodes.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&crate::sim::SparkTotals) -> f64| {
+            r.episodes
+                .iter()
+                .filter_map(|e| e.spark.as_ref())
+                .map(f)
+                .sum::<f64>()
+                / n
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} | {:.3} | {:.3} | {:.0} |",
+            display_name(s, r),
+            mean(&|t| t.spilled_mb / 1024.0),
+            mean(&|t| t.strong_utilisation),
+            mean(&|t| t.other_utilisation),
+            mean(&|t| t.jobs.iter().map(|j| j.task_time_s).sum::<f64>()),
+        );
+    }
+}
+
 fn setting_section(
     md: &mut String,
     exp: &Experiment,
@@ -511,6 +549,7 @@ fn setting_section(
             ratio_cell(ratio)
         );
     }
+    spark_table(md, s);
     let unfinished: usize = s
         .schedulers
         .iter()

@@ -5,6 +5,7 @@
 mod critical_path;
 pub mod dag;
 mod fair;
+pub mod plan;
 mod random;
 mod sjf_cp;
 pub mod spark;
@@ -15,6 +16,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::sim::plan::PlanConfig;
 use crate::sim::{Action, Observation};
 
 pub use critical_path::CriticalPath;
@@ -36,6 +38,11 @@ pub trait Scheduler: Send {
     /// (`sim::driver`) asks only when at least one stage is schedulable; with none, the
     /// executors can only stay idle and it answers that itself.
     fn decide(&mut self, obs: &Observation) -> Action;
+    /// The shuffle planner its episodes run with (a spec's `+planner[...]`), if any: the
+    /// evaluation sets it on the engine before each episode.
+    fn plan(&self) -> Option<PlanConfig> {
+        None
+    }
 }
 
 /// The schedulable stage with the highest `score`, stages that can run now first, ties to
@@ -79,6 +86,8 @@ pub enum SchedError {
 pub struct SchedulerSpec {
     pub name: String,
     pub params: BTreeMap<String, String>,
+    /// The shuffle planner after a `+` (`spark-fair+dscs`), itself `name[key=value]`.
+    pub planner: Option<Box<SchedulerSpec>>,
 }
 
 /// The heuristics and their parameters, for help texts and errors.
@@ -125,6 +134,26 @@ impl SchedulerSpec {
             msg,
         };
         let text_t = text.trim();
+        // `scheduler+planner`: the first `+` outside brackets.
+        let mut depth = 0i32;
+        let plus = text_t.char_indices().find_map(|(i, c)| {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                '+' if depth == 0 => return Some(i),
+                _ => {}
+            }
+            None
+        });
+        if let Some(i) = plus {
+            let planner = Self::parse(&text_t[i + 1..])?;
+            if planner.planner.is_some() {
+                return Err(err("at most one planner (`scheduler+planner`)".into()));
+            }
+            let mut spec = Self::parse(&text_t[..i])?;
+            spec.planner = Some(Box::new(planner));
+            return Ok(spec);
+        }
         let (name, rest) = match text_t.find('[') {
             Some(i) => {
                 let inner = text_t[i + 1..]
@@ -154,6 +183,7 @@ impl SchedulerSpec {
         Ok(Self {
             name: name.to_string(),
             params,
+            planner: None,
         })
     }
 
@@ -174,6 +204,14 @@ impl SchedulerSpec {
         }
         out.push(Self::parse(&text[start..])?);
         Ok(out)
+    }
+
+    /// The same spec without its `+planner`.
+    pub fn without_planner(&self) -> Self {
+        Self {
+            planner: None,
+            ..self.clone()
+        }
     }
 
     fn err(&self, msg: impl Into<String>) -> SchedError {
@@ -241,6 +279,11 @@ impl SchedulerSpec {
     /// Builds a heuristic. Learned schedulers are built by `crate::registry` (they need a
     /// model).
     pub fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
+        if let Some(p) = &self.planner {
+            let plan = plan::plan_config(p)?;
+            let inner = self.without_planner().build()?;
+            return Ok(Box::new(plan::Planned { inner, plan }));
+        }
         match self.name.as_str() {
             "fifo" => {
                 self.allow(&["cumulative"])?;
@@ -306,6 +349,9 @@ impl fmt::Display for SchedulerSpec {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             write!(f, "[{}]", kv.join(","))?;
+        }
+        if let Some(p) = &self.planner {
+            write!(f, "+{p}")?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::plan::PlanConfig;
 use crate::validate::{FieldError, finite_in, in_range};
 
 /// Spark's reserved system memory per executor (`RESERVED_SYSTEM_MEMORY_BYTES`), MB.
@@ -161,6 +162,12 @@ impl Default for MemoryConfig {
     }
 }
 
+/// A task's fixed cost, ms: the measured tasks of tpch-live/ (per-task durations and
+/// bytes) give a median of 45 ms for tasks that read nothing and a median intercept of
+/// 60 ms for per-stage least-squares fits of duration on bytes (101 stages; quartiles 38
+/// and 107 ms).
+pub const TASK_OVERHEAD_MS: f64 = 50.0;
+
 /// Task data: how much each task reads, and how skewed the keys are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -172,11 +179,26 @@ pub struct DataConfig {
     pub zipf: f64,
     /// Keys per partition (keys are hashed onto partitions as Spark's HashPartitioner does).
     pub keys_per_partition: u32,
+    /// Distinct keys of every generated shuffle, instead of `keys_per_partition` × tasks:
+    /// the key count of the workload's generator (1000 words, 20 k-means clusters).
+    pub keys: Option<u64>,
     /// Scale a task's duration by its data over the stage's mean data (on by default when
     /// data is generated with skew; durations from traces already hold their skew).
     pub scale_durations: bool,
     /// Network bandwidth for fetching data from another host, MB/s.
     pub network_mb_per_s: f64,
+    /// Generate keys (Zipf(`zipf`), `keys_per_partition` per task) even for stages whose
+    /// trace measured per-task bytes, over the measured total: the key-level detail that
+    /// salting and re-hashing need (an event log records partitions, not keys).
+    pub generate_keys: bool,
+    /// Fixed cost of a task (launch, deserialisation, commit), ms: the part of a task's
+    /// time that does not scale with its data when a stage is re-cut; fitted on runs of
+    /// [`TASK_OVERHEAD_MS`] (docs/simulator.md, "Shuffle planners").
+    pub task_overhead_ms: f64,
+    /// Dataset scale: every stage's bytes (and measured peak memory) × `scale`, and each
+    /// task's time beyond its fixed cost × `scale` (time linear in data), to run a workload
+    /// measured on small data at a study's data size. 1: as measured.
+    pub scale: f64,
 }
 
 impl Default for DataConfig {
@@ -185,8 +207,12 @@ impl Default for DataConfig {
             mb_per_task_s: 10.0,
             zipf: 0.0,
             keys_per_partition: 16,
+            keys: None,
             scale_durations: true,
             network_mb_per_s: 125.0,
+            generate_keys: false,
+            task_overhead_ms: TASK_OVERHEAD_MS,
+            scale: 1.0,
         }
     }
 }
@@ -219,6 +245,9 @@ pub struct ClusterConfig {
     pub locality: LocalityConfig,
     pub memory: MemoryConfig,
     pub data: DataConfig,
+    /// The shuffle planner (DSCS, AQE, fixed partitions) applied at each shuffle stage's
+    /// submission; a scheduler spec's `+planner[...]` overrides it per experiment arm.
+    pub plan: PlanConfig,
 }
 
 /// One host of a resolved cluster.
@@ -261,6 +290,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         "the DSCS study's cluster: 5 x 2 cores x 4 GB, 2 x 1 core x 2 GB, 2 x 4 cores x 8 GB",
     ),
     (
+        "dscs-pagerank",
+        "the DSCS study's PageRank cluster: 2 x 2 cores x 1 GB, 2 x 4 cores x 1 GB (12 slots)",
+    ),
+    (
         "hetero-small",
         "4 fast hosts (8 cores, 32 GB, speed 1.0) and 4 slow ones (8 cores, 16 GB, speed 0.5), two racks",
     ),
@@ -287,6 +320,11 @@ pub fn preset_hosts(name: &str) -> Option<Vec<HostGroup>> {
             group(5, 2, 4096, 1.0, None),
             group(2, 1, 2048, 1.0, None),
             group(2, 4, 8192, 1.0, None),
+        ]),
+        // The study's skew experiments: 4 workers of 1 GB, two with 2 cores, two with 4.
+        "dscs-pagerank" => Some(vec![
+            group(2, 2, 1024, 1.0, None),
+            group(2, 4, 1024, 1.0, None),
         ]),
         "hetero-small" => Some(vec![
             group(4, 8, 32_768, 1.0, Some("rack-a")),
@@ -448,6 +486,12 @@ impl ClusterConfig {
             1_000_000,
         )?;
         finite_in("data.network_mb_per_s", d.network_mb_per_s, 0.001, 1e9)?;
+        finite_in("data.task_overhead_ms", d.task_overhead_ms, 0.0, 1e7)?;
+        finite_in("data.scale", d.scale, 1e-6, 1e6)?;
+        if let Some(k) = d.keys {
+            in_range("data.keys", k, 1, 10_000_000)?;
+        }
+        self.plan.validate().map_err(|e| e.within("plan"))?;
         self.validate_pools()?;
         Ok(spec)
     }
@@ -533,6 +577,11 @@ mod tests {
         assert_eq!(s.slots(), 5 * 2 + 2 + 2 * 4);
         let mem: u64 = s.hosts.iter().map(|h| h.memory_mb).sum();
         assert_eq!(mem, 5 * 4096 + 2 * 2048 + 2 * 8192);
+        let p = parse("preset = \"dscs-pagerank\"").resolve().unwrap();
+        assert_eq!((p.hosts.len(), p.slots()), (4, 12));
+        // 1 GB executors: (1024 - 300) MB x 0.6 of execution memory each.
+        let exec: f64 = p.executors.iter().map(|e| e.execution_bytes).sum();
+        assert!((exec - 4.0 * 724.0 * 0.6 * 1_048_576.0).abs() < 1.0);
     }
 
     #[test]

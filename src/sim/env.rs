@@ -6,6 +6,7 @@
 //! take the same [`Action`], so every scheduler, learned or not, runs on either.
 
 use super::decima::DecimaEnv;
+use super::plan::{PlanConfig, PlannerKind};
 use super::spark::SparkEnv;
 use super::{
     Action, EpisodeStats, EventCounts, JobId, Observation, SimConfig, SimError, TaskRecord,
@@ -130,6 +131,24 @@ impl Env {
     /// Events processed so far.
     pub fn events(&self) -> EventCounts {
         both!(self, e => e.events())
+    }
+
+    /// Sets the shuffle planner of the next episodes (`None`: the config's). Planners act
+    /// on Spark's engine only: Decima's engine refuses any planner but `trace`.
+    pub fn set_plan(&mut self, plan: Option<PlanConfig>) -> Result<(), SimError> {
+        match self {
+            Env::Spark(e) => {
+                e.set_plan(plan);
+                Ok(())
+            }
+            Env::Decima(_) => match plan {
+                Some(p) if p.planner != PlannerKind::Trace => Err(SimError::Config(format!(
+                    "planner \"{}\" needs Spark's engine: add a [sim.cluster] section",
+                    p.planner.name()
+                ))),
+                _ => Ok(()),
+            },
+        }
     }
 
     /// Spark's engine, when it runs (for its own counters: locality, spill, memory).

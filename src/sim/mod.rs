@@ -11,6 +11,7 @@ pub mod durations;
 pub mod env;
 pub mod live;
 pub mod observation;
+pub mod plan;
 pub mod reward;
 pub mod spark;
 pub mod stats;

@@ -25,6 +25,7 @@ use super::cluster::{ClusterConfig, ClusterSpec, MAX_PREFS, REDUCER_PREF_FRACTIO
 use super::durations::{History, KeyTable, sample_duration};
 use super::env::Step;
 use super::observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
+use super::plan::{self, ClusterFacts, Key, PlanConfig, PlannerKind, StageInput};
 use super::reward::RewardBook;
 use super::stats::{
     EpisodeStats, EpisodeTotals, EventCounts, SparkJobTotals, SparkTotals, TaskRecord,
@@ -126,12 +127,15 @@ struct StageRt {
     max_task_bytes: f64,
     /// Index of its largest task (what a skew-correcting scheduler splits).
     max_task: u32,
-    /// The data term: a task's sampled duration is scaled by its bytes over
-    /// `ref_bytes / ref_tasks`, the mean task of the stage as the trace measured it. Zero
-    /// tasks: no scaling (measured per-task data, whose skew the samples already hold),
-    /// until a scheduler repartitions the stage.
+    /// The data term: a task's sampled duration gains (or loses) the stage's time per
+    /// byte for its bytes above (or below) `ref_bytes / ref_tasks`, the mean task of the
+    /// stage as the trace measured it. Zero tasks: no term (measured per-task data, whose
+    /// skew the samples already hold), until a planner or a scheduler re-cuts the stage.
     ref_tasks: u32,
     ref_bytes: f64,
+    /// The stage's mean task time as the trace measured it, ms: with the fixed cost, it
+    /// gives the time per byte of the data term.
+    ref_ms: f64,
     /// Keys of generated data (hashed onto the partitions); 0: no key-level data.
     keys: u64,
     /// A scheduler set its partition count (`Action::Partition`, once per stage).
@@ -152,6 +156,8 @@ struct StageRt {
     /// bytes. Per stage, so that repartitioned data keeps its memory need per byte.
     ws_per_byte: f64,
     ws_fixed: f64,
+    /// A planner assigned its tasks to hosts (`task_pin`): a task runs on its host only.
+    pinned: bool,
 }
 
 impl StageRt {
@@ -168,6 +174,7 @@ impl StageRt {
         if self.ref_tasks == 0 {
             self.ref_tasks = self.num_tasks;
             self.ref_bytes = self.bytes;
+            self.ref_ms = self.mean_ms;
         }
         self.mean_ms = self.mean_ms * f64::from(self.num_tasks) / f64::from(tasks);
         self.resized = true;
@@ -215,6 +222,16 @@ pub struct SparkEnv {
     task_bytes: Vec<f64>,
     task_prefs: Vec<[u16; MAX_PREFS]>,
     task_started: Vec<bool>,
+    /// Per task: the host a planner assigned it to (`NO_HOST`: any).
+    task_pin: Vec<u16>,
+    /// The shuffle planner (the config's, or a scheduler spec's `+planner`).
+    plan: PlanConfig,
+    /// What planners know of the cluster (slots, memory, reducers by capacity).
+    facts: ClusterFacts,
+    /// Scratch for a stage's keys (generated data), reused.
+    key_buf: Vec<Key>,
+    /// Busy time per host, ms (utilisation of strong and weak hosts).
+    host_busy_ms: Vec<u64>,
     /// Per stage: (host, map output bytes) of its finished tasks.
     stage_out: Vec<Vec<(u16, f64)>>,
     slots: Vec<SlotRt>,
@@ -287,6 +304,9 @@ impl SparkEnv {
                 }
             }
         }
+        let facts = cluster_facts(&spec, &slots);
+        let plan = cluster.plan.clone();
+        let facts_hosts = spec.hosts.len();
         let mut names: Vec<&str> = cluster.pools.iter().map(|p| p.name.as_str()).collect();
         names.sort_unstable();
         let pool_views = cluster
@@ -318,6 +338,11 @@ impl SparkEnv {
             task_bytes: Vec::new(),
             task_prefs: Vec::new(),
             task_started: Vec::new(),
+            task_pin: Vec::new(),
+            plan,
+            facts,
+            key_buf: Vec::new(),
+            host_busy_ms: vec![0; facts_hosts],
             stage_out: Vec::new(),
             grant_order: Vec::new(),
             timeline: BinaryHeap::new(),
@@ -369,6 +394,26 @@ impl SparkEnv {
         &self.spec
     }
 
+    /// A measured time at the dataset's scale: the fixed cost, then the rest × `scale`.
+    fn scaled_ms(&self, ms: f64) -> f64 {
+        let d = &self.cluster.data;
+        if d.scale == 1.0 {
+            return ms;
+        }
+        let fixed = d.task_overhead_ms.min(ms);
+        fixed + (ms - fixed) * d.scale
+    }
+
+    /// The shuffle planner of the next episodes: `None` restores the config's.
+    pub fn set_plan(&mut self, plan: Option<PlanConfig>) {
+        self.plan = plan.unwrap_or_else(|| self.cluster.plan.clone());
+    }
+
+    /// Busy time per host over the episode so far, ms.
+    pub fn host_busy_ms(&self) -> &[u64] {
+        &self.host_busy_ms
+    }
+
     pub fn reset(&mut self, jobs: &[JobArrival], seed: u64) -> Result<(), SimError> {
         self.prepare(jobs, seed)?;
         self.advance();
@@ -388,6 +433,8 @@ impl SparkEnv {
         self.task_bytes.clear();
         self.task_prefs.clear();
         self.task_started.clear();
+        self.task_pin.clear();
+        self.host_busy_ms.fill(0);
         self.grant_order.clear();
         self.timeline.clear();
         self.push_seq = 0;
@@ -417,7 +464,7 @@ impl SparkEnv {
                 });
             for (local, st) in trace.stages.iter().enumerate() {
                 let s = self.stages.len() as StageId;
-                let mean_ms = trace.pools[local].rough_ms;
+                let mean_ms = self.scaled_ms(trace.pools[local].rough_ms);
                 let task_base = self.task_bytes.len() as u32;
                 self.stages.push(StageRt {
                     job: j as JobId,
@@ -493,25 +540,39 @@ impl SparkEnv {
             .filter(|sh| sh.read_bytes.len() >= n && (0..n).any(|t| read(sh, t) > 0));
         let mut scale = false;
         let mut keys = 0;
-        if let Some(sh) = measured {
-            self.task_bytes.extend((0..n).map(|t| read(sh, t) as f64));
-        } else {
-            let total = st.mean_ms / 1000.0 * n as f64 * data.mb_per_task_s * MB;
-            if data.zipf <= 0.0 || n == 1 {
+        match measured {
+            // Input stages keep their measured splits: only shuffles have keys.
+            Some(sh) if !data.generate_keys || stage.parents.is_empty() => {
                 self.task_bytes
-                    .extend(std::iter::repeat_n(total / n as f64, n));
-            } else {
-                scale = data.scale_durations;
-                keys = n as u64 * u64::from(data.keys_per_partition);
-                self.task_bytes.resize(base + n, 0.0);
-                hash_keys(
-                    self.seed,
-                    [u64::from(j), u64::from(st.local)],
-                    keys,
-                    data.zipf,
-                    total,
-                    &mut self.task_bytes[base..],
-                );
+                    .extend((0..n).map(|t| read(sh, t) as f64 * data.scale));
+            }
+            _ => {
+                let total = match measured {
+                    Some(sh) => (0..n).map(|t| read(sh, t) as f64).sum::<f64>() * data.scale,
+                    None => {
+                        let mean_ms = trace.pools[local].rough_ms;
+                        mean_ms / 1000.0 * n as f64 * data.mb_per_task_s * MB * data.scale
+                    }
+                };
+                if !data.generate_keys && (data.zipf <= 0.0 || n == 1) {
+                    self.task_bytes
+                        .extend(std::iter::repeat_n(total / n as f64, n));
+                } else {
+                    scale = data.scale_durations;
+                    keys = data
+                        .keys
+                        .unwrap_or(n as u64 * u64::from(data.keys_per_partition));
+                    self.task_bytes.resize(base + n, 0.0);
+                    stage_keys(
+                        self.seed,
+                        [u64::from(j), u64::from(st.local)],
+                        keys,
+                        data.zipf,
+                        total,
+                        &mut self.key_buf,
+                    );
+                    plan::bucket_sizes(&self.key_buf, &[], &mut self.task_bytes[base..]);
+                }
             }
         }
         let bytes: f64 = self.task_bytes[base..].iter().sum();
@@ -520,7 +581,9 @@ impl SparkEnv {
         if let Some(sh) =
             (stage.shuffle.as_ref()).filter(|sh| peaks && sh.peak_memory_bytes.len() >= n)
         {
-            let peak = sh.peak_memory_bytes[..n].iter().sum::<u64>() as f64 * mem.peak_factor;
+            let peak = sh.peak_memory_bytes[..n].iter().sum::<u64>() as f64
+                * mem.peak_factor
+                * self.cluster.data.scale;
             if bytes > 0.0 {
                 (ws_per_byte, ws_fixed) = (peak / bytes, 0.0);
             } else {
@@ -536,6 +599,7 @@ impl SparkEnv {
         if scale {
             st.ref_tasks = n as u32;
             st.ref_bytes = bytes;
+            st.ref_ms = st.mean_ms;
         }
         st.keys = keys;
     }
@@ -551,6 +615,7 @@ impl SparkEnv {
             };
             self.task_prefs.push(prefs);
             self.task_started.push(false);
+            self.task_pin.push(NO_HOST);
         }
     }
 
@@ -605,6 +670,7 @@ impl SparkEnv {
     /// The DAGScheduler submits a stage's task set: its preferred locations and valid
     /// locality levels are fixed now.
     fn submit_stage(&mut self, s: StageId) {
+        self.apply_plan(s);
         self.runnable_seq += 1;
         self.set_locality(s);
         let st = &mut self.stages[s as usize];
@@ -721,17 +787,18 @@ impl SparkEnv {
         let base = self.task_bytes.len();
         self.task_bytes.resize(base + p, 0.0);
         if st.keys > 0 {
-            hash_keys(
+            stage_keys(
                 self.seed,
                 [u64::from(j), u64::from(local)],
                 st.keys,
                 self.cluster.data.zipf,
                 st.bytes,
-                &mut self.task_bytes[base..],
+                &mut self.key_buf,
             );
+            plan::bucket_sizes(&self.key_buf, &[], &mut self.task_bytes[base..]);
         } else {
             let (old, new) = self.task_bytes.split_at_mut(base);
-            recut(&old[old_base..old_base + n], new);
+            plan::recut(&old[old_base..old_base + n], new);
         }
         let is_input = self.jobs[j as usize].trace.stages[local as usize]
             .parents
@@ -749,6 +816,64 @@ impl SparkEnv {
             self.set_locality(s);
         }
         Ok(())
+    }
+
+    /// The planner's turn on a shuffle stage being submitted (its parents' map output is
+    /// known): new partitions, salted keys, a bucket-to-host assignment. Stages a
+    /// scheduler repartitioned itself, and input stages (their blocks fix their tasks),
+    /// keep their tasks.
+    fn apply_plan(&mut self, s: StageId) {
+        if self.plan.planner == PlannerKind::Trace {
+            return;
+        }
+        let st = &self.stages[s as usize];
+        let (j, local) = (st.job, st.local);
+        let parents = self.jobs[j as usize].trace.stages[local as usize]
+            .parents
+            .len();
+        if parents == 0 || st.repartitioned || st.dispatched > 0 {
+            return;
+        }
+        let (base, n) = (st.task_base as usize, st.num_tasks as usize);
+        if st.keys > 0 {
+            stage_keys(
+                self.seed,
+                [u64::from(j), u64::from(local)],
+                st.keys,
+                self.cluster.data.zipf,
+                st.bytes,
+                &mut self.key_buf,
+            );
+        } else {
+            self.key_buf.clear();
+        }
+        let input = StageInput {
+            keys: &self.key_buf,
+            partitions: &self.task_bytes[base..base + n],
+            join: parents >= 2,
+        };
+        let Some(p) = plan::plan(&self.plan, &input, &self.facts) else {
+            return;
+        };
+        if p.tasks.is_empty() {
+            return;
+        }
+        let new_base = self.task_bytes.len();
+        let tasks = p.tasks.len() as u32;
+        self.task_bytes.extend_from_slice(&p.tasks);
+        self.push_tasks(j, local, tasks, false);
+        let pinned = !p.hosts.is_empty();
+        if pinned {
+            self.task_pin[new_base..].copy_from_slice(&p.hosts);
+        }
+        let st = &mut self.stages[s as usize];
+        st.resize(new_base as u32, tasks);
+        st.repartitioned = true;
+        st.pinned = pinned;
+        st.next_unstarted = 0;
+        st.bytes = p.tasks.iter().sum();
+        st.last_task_ms = st.mean_ms;
+        self.refresh_max(s);
     }
 
     /// `Action::Split`: task `t` (not started) becomes `parts` tasks with equal shares of
@@ -771,13 +896,16 @@ impl SparkEnv {
         self.task_bytes.extend_from_within(old_base..old_base + n);
         self.task_prefs.extend_from_within(old_base..old_base + n);
         self.task_started.extend_from_within(old_base..old_base + n);
+        self.task_pin.extend_from_within(old_base..old_base + n);
         let piece = self.task_bytes[base + t as usize] / f64::from(parts);
         let prefs = self.task_prefs[base + t as usize];
+        let pin = self.task_pin[base + t as usize];
         self.task_bytes[base + t as usize] = piece;
         for _ in 1..parts {
             self.task_bytes.push(piece);
             self.task_prefs.push(prefs);
             self.task_started.push(false);
+            self.task_pin.push(pin);
         }
         let st = &mut self.stages[s as usize];
         st.resize(base as u32, n as u32 + parts - 1);
@@ -857,6 +985,16 @@ impl SparkEnv {
         let first = st.next_unstarted;
         if first >= st.num_tasks {
             return None;
+        }
+        if st.pinned {
+            // A planner's assignment: the host's next task in the plan's order, or a task
+            // assigned to no host; delay scheduling does not apply.
+            return (first as usize..st.num_tasks as usize)
+                .find(|&t| {
+                    let pin = self.task_pin[base + t];
+                    !self.task_started[base + t] && (pin == host || pin == NO_HOST)
+                })
+                .map(|t| (t as u32, Locality::NodeLocal));
         }
         // A task with no preference runs anywhere at once: Spark offers every task set at
         // maxLocality NO_PREF, where delay scheduling does not apply.
@@ -965,7 +1103,9 @@ impl SparkEnv {
             }
         }
         let st = &self.stages[s as usize];
-        let waiting = declined && st.granted > 0 && st.pending() > 0;
+        // A pinned stage declines other hosts' slots for good: it keeps its grants, and its
+        // hosts' next free slots take its tasks, with no timer.
+        let waiting = declined && st.granted > 0 && st.pending() > 0 && !st.pinned;
         if let Some(min) = launched_min
             && !waiting
         {
@@ -1023,9 +1163,16 @@ impl SparkEnv {
             sample_duration(pools, key, history, self.cfg.warmup_delay_ms, u_sample);
         let st = &self.stages[s as usize];
         let bytes = self.task_bytes[base + t as usize];
-        let mut ms = f64::from(sample);
+        let mut ms = self.scaled_ms(f64::from(sample));
         if st.ref_tasks > 0 && st.ref_bytes > 0.0 {
-            ms *= bytes * f64::from(st.ref_tasks) / st.ref_bytes;
+            // The sample is a task of the trace's mean data (with its wave's warm-up and its
+            // noise); more or less data costs the stage's time per byte, its mean task time
+            // less the fixed cost (launch, deserialisation) over its mean bytes. Additive, so
+            // a first-wave warm-up is not multiplied by the data.
+            let fixed = self.cluster.data.task_overhead_ms;
+            let mean_bytes = st.ref_bytes / f64::from(st.ref_tasks);
+            let per_byte = (st.ref_ms - fixed).max(0.0) / mean_bytes;
+            ms = (ms + per_byte * (bytes - mean_bytes)).max(fixed.min(ms));
         }
         ms /= self.spec.hosts[sl.host as usize].speed;
         if self.cluster.locality.enabled {
@@ -1080,6 +1227,7 @@ impl SparkEnv {
         self.waves[wave as usize] += 1;
         self.busy_ms += dur;
         let host = sl.host;
+        self.host_busy_ms[host as usize] += dur;
         let sl = &mut self.slots[slot as usize];
         sl.busy = true;
         sl.last_stage = Some(s);
@@ -1347,10 +1495,12 @@ impl SparkEnv {
                 }) else {
                     return Err(reject(format!("host {host} has no free slot")));
                 };
+                let Some((t, level)) = self.find_task(stage, host as u16, Locality::Any) else {
+                    return Err(reject(format!(
+                        "no task of the stage may run on host {host} (a planner assigned them elsewhere)"
+                    )));
+                };
                 let slot = self.free.remove(pos);
-                let (t, level) = self
-                    .find_task(stage, host as u16, Locality::Any)
-                    .expect("a runnable unsaturated stage has a task to start");
                 self.grant(stage, 1);
                 self.launch(slot, stage, t, level);
                 self.num_source -= 1;
@@ -1532,7 +1682,26 @@ impl SparkEnv {
             rewards: &self.rewards,
         });
         let at = |j: &JobRt, l: Locality| j.launched_at[l as usize];
+        let mut host_slots = vec![0u32; self.spec.hosts.len()];
+        for sl in &self.slots {
+            host_slots[sl.host as usize] += 1;
+        }
+        let capacity = |h: usize| self.spec.hosts[h].speed * f64::from(host_slots[h]);
+        let strongest = (0..host_slots.len()).map(capacity).fold(0.0, f64::max);
+        let (mut strong, mut other) = ([0.0; 2], [0.0; 2]);
+        for (h, &busy) in self.host_busy_ms.iter().enumerate() {
+            let acc = if capacity(h) >= strongest {
+                &mut strong
+            } else {
+                &mut other
+            };
+            acc[0] += busy as f64;
+            acc[1] += f64::from(host_slots[h]) * self.now as f64;
+        }
+        let share = |a: [f64; 2]| if a[1] > 0.0 { a[0] / a[1] } else { 0.0 };
         stats.spark = Some(SparkTotals {
+            strong_utilisation: share(strong),
+            other_utilisation: share(other),
             spilled_mb: self.spilled_bytes / MB,
             jobs: self
                 .jobs
@@ -1551,36 +1720,52 @@ impl SparkEnv {
     }
 }
 
-/// Generated data: `keys` keys with Zipf(`zipf`) frequencies over `total` bytes, each key
-/// hashed onto one of `parts.len()` partitions (Spark's HashPartitioner), adding into
-/// `parts`. The hash depends on the key alone, so a repartitioned stage re-hashes the same
-/// keys: a heavy key stays whole in one partition whatever the count.
-fn hash_keys(seed: u64, stage: [u64; 2], keys: u64, zipf: f64, total: f64, parts: &mut [f64]) {
-    let n = parts.len() as u64;
+/// Generated data: `keys` keys with Zipf(`zipf`) frequencies over `total` bytes, each with
+/// its hash (Spark's HashPartitioner takes it mod the partition count). The hash depends on
+/// the key alone, so a repartitioned stage re-hashes the same keys: a heavy key stays whole
+/// in one partition whatever the count, unless a planner salts it.
+fn stage_keys(seed: u64, stage: [u64; 2], keys: u64, zipf: f64, total: f64, out: &mut Vec<Key>) {
+    out.clear();
     let norm: f64 = (1..=keys).map(|k| (k as f64).powf(-zipf)).sum();
-    for k in 1..=keys {
+    out.extend((1..=keys).map(|k| {
         let w = (k as f64).powf(-zipf) / norm;
-        let h = entity_draw(seed, stream::CLUSTER_DATA, [stage[0], stage[1] << 1 | 1, k]);
-        parts[(h % n) as usize] += w * total;
-    }
+        let hash = entity_draw(seed, stream::CLUSTER_DATA, [stage[0], stage[1] << 1 | 1, k]);
+        Key {
+            hash,
+            bytes: w * total,
+        }
+    }));
 }
 
-/// Measured data without keys, re-cut into `parts.len()` partitions: old partition `i`
-/// spreads evenly over `[i, i + 1)` of the partition index space, and new partition `k`
-/// takes `[k, k + 1) × old / new` of it. Fewer partitions merge neighbours (AQE's
-/// coalescing); more split each one evenly. Skew between old partitions is kept.
-fn recut(old: &[f64], parts: &mut [f64]) {
-    let (n, m) = (old.len() as f64, parts.len() as f64);
-    for (k, p) in parts.iter_mut().enumerate() {
-        let (lo, hi) = (k as f64 * n / m, (k + 1) as f64 * n / m);
-        let mut sum = 0.0;
-        let mut i = lo.floor() as usize;
-        while i < old.len() && (i as f64) < hi {
-            let overlap = hi.min(i as f64 + 1.0) - lo.max(i as f64);
-            sum += old[i] * overlap.max(0.0);
-            i += 1;
-        }
-        *p = sum;
+/// The planners' view of a cluster: its slots, execution memory, and each slot's host in
+/// slot order and by capacity: its node's capacity (speed × task slots: DSCS sorts
+/// reducers "by node capacity"), then execution memory per slot, then host index.
+fn cluster_facts(spec: &ClusterSpec, slots: &[SlotRt]) -> ClusterFacts {
+    let by_index: Vec<u16> = slots.iter().map(|sl| sl.host).collect();
+    let mut host_slots = vec![0u32; spec.hosts.len()];
+    for sl in slots {
+        host_slots[sl.host as usize] += 1;
+    }
+    let capacity =
+        |sl: &SlotRt| spec.hosts[sl.host as usize].speed * f64::from(host_slots[sl.host as usize]);
+    let per_slot = |sl: &SlotRt| {
+        let e = &spec.executors[sl.exec as usize];
+        e.execution_bytes / f64::from(e.slots.max(1))
+    };
+    let mut order: Vec<usize> = (0..slots.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (sa, sb) = (&slots[a], &slots[b]);
+        capacity(sb)
+            .total_cmp(&capacity(sa))
+            .then(per_slot(sb).total_cmp(&per_slot(sa)))
+            .then(sa.host.cmp(&sb.host))
+            .then(a.cmp(&b))
+    });
+    ClusterFacts {
+        slots: slots.len() as u32,
+        memory_bytes: spec.executors.iter().map(|e| e.execution_bytes).sum(),
+        by_capacity: order.iter().map(|&i| slots[i].host).collect(),
+        by_index,
     }
 }
 
@@ -1928,14 +2113,16 @@ mod tests {
 
     #[test]
     fn repartitioning_keeps_the_data_and_the_work() {
-        // 20 tasks of 1 s on 4 slots, even data: 10 partitions make 2 s tasks, 40 make
-        // 0.5 s ones; the stage's bytes and its total task time stay the same.
+        // 20 tasks of 1 s on 4 slots, even data; a task's first 50 ms are its fixed cost
+        // (`task_overhead_ms`), the rest scales with its data: 10 partitions make tasks of
+        // 50 + 1900 ms, 40 make 50 + 475 ms; the stage's bytes stay the same, and its total
+        // task time is the data part (19 s) plus 50 ms per task.
         let text = "[[hosts]]\ncores = 4\nmemory_mb = 8192";
         let jobs = arrivals(&[trace("a", &[20], 1000)]);
         let (base, work) = run_after(text, &jobs, None);
         assert_eq!((work, base.stats().makespan_s), (20_000, 5.0));
         let bytes = base.stages[0].bytes;
-        for (p, makespan) in [(10, 6.0), (40, 5.0), (7, 5.716)] {
+        for (p, makespan) in [(10, 5.85), (40, 5.25), (7, 5.53)] {
             let (env, work) = run_after(
                 text,
                 &jobs,
@@ -1948,8 +2135,12 @@ mod tests {
             assert_eq!(st.num_tasks, p);
             assert_eq!(env.records().len(), p as usize);
             assert!((st.bytes - bytes).abs() < 1e-6 * bytes, "bytes kept");
-            // 7 partitions of 20/7 s each, ceil'd to the ms: at most a ms per task more.
-            assert!(work.abs_diff(20_000) <= u64::from(p), "work kept: {work}");
+            // 7 partitions of 19/7 s each, ceil'd to the ms: at most a ms per task more.
+            let kept = 19_000 + 50 * u64::from(p);
+            assert!(
+                work.abs_diff(kept) <= u64::from(p),
+                "work {work} against {kept}"
+            );
             assert!(
                 (env.stats().makespan_s - makespan).abs() < 0.01,
                 "{p} partitions: {}",
@@ -2003,7 +2194,11 @@ mod tests {
         assert_eq!(st.num_tasks, 19);
         assert!((st.bytes - base.stages[0].bytes).abs() < 1e-6 * st.bytes);
         let base_work: u64 = base.records().iter().map(|r| r.end_ms - r.start_ms).sum();
-        assert!(work.abs_diff(base_work) <= 4, "{work} against {base_work}");
+        // Three more tasks, each with its 50 ms fixed cost; ceilings add at most 4 ms.
+        assert!(
+            work.abs_diff(base_work + 150) <= 4,
+            "{work} against {base_work}"
+        );
         let (before, after) = (base.stats().makespan_s, env.stats().makespan_s);
         assert!(after < 0.6 * before, "makespan {before} s -> {after} s");
     }
@@ -2105,15 +2300,15 @@ mod tests {
     #[test]
     fn recut_merges_and_splits_partitions() {
         let mut two = [0.0; 2];
-        recut(&[1.0, 2.0, 3.0, 4.0], &mut two);
+        plan::recut(&[1.0, 2.0, 3.0, 4.0], &mut two);
         assert_eq!(two, [3.0, 7.0]);
         let mut three = [0.0; 3];
-        recut(&[3.0, 6.0], &mut three);
+        plan::recut(&[3.0, 6.0], &mut three);
         for (got, want) in three.iter().zip([2.0, 1.0 + 2.0, 4.0]) {
             assert!((got - want).abs() < 1e-12, "{three:?}");
         }
         let mut one = [0.0; 1];
-        recut(&[1.0, 2.0, 3.0], &mut one);
+        plan::recut(&[1.0, 2.0, 3.0], &mut one);
         assert_eq!(one, [6.0]);
     }
 
@@ -2163,6 +2358,153 @@ mod tests {
             check_job_totals(&env);
             assert!(env.launched_at[Locality::NodeLocal as usize] > 0, "{text}");
         }
+    }
+
+    #[test]
+    fn every_planner_keeps_the_data_and_every_property() {
+        let jobs = tpch_batch();
+        let text = |planner: &str| {
+            format!(
+                "preset = \"dscs\"\n[data]\nzipf = 1.2\nmb_per_task_s = 100.0\ngenerate_keys = true\n\
+                 task_overhead_ms = 50.0\n[memory]\nenabled = true\n[plan]\n{planner}"
+            )
+        };
+        let reference = run(cluster(&text("")), &jobs, 5);
+        let bytes = |env: &SparkEnv| -> f64 { env.stages.iter().map(|s| s.bytes).sum() };
+        for planner in [
+            "planner = \"fixed\"\npartitions = 20",
+            "planner = \"dscs\"",
+            "planner = \"dscs-parallelism\"",
+            "planner = \"dscs-skew\"\npartitions = 20",
+            "planner = \"dscs-assign\"\npartitions = 20",
+            "planner = \"one-to-one\"\npartitions = 20",
+            "planner = \"aqe\"",
+        ] {
+            let env = run(cluster(&text(planner)), &jobs, 5);
+            assert_eq!(env.stats().finished, 20, "{planner}");
+            check_properties(&env, &jobs);
+            check_job_totals(&env);
+            let (a, b) = (bytes(&env), bytes(&reference));
+            assert!(
+                (a - b).abs() <= 1e-9 * b,
+                "{planner}: {a} bytes against {b}"
+            );
+            assert!(
+                env.stages.iter().any(|s| s.resized),
+                "{planner} planned nothing"
+            );
+            // A pinned task ran on its host.
+            for r in env.records() {
+                let st = &env.stages[(env.jobs[r.job as usize].first_stage + r.stage) as usize];
+                let pin = env.task_pin[(st.task_base + r.task) as usize];
+                assert!(pin == NO_HOST || pin == env.slots[r.executor as usize].host);
+            }
+            let pinned = env.stages.iter().any(|s| s.pinned);
+            assert_eq!(
+                pinned,
+                planner.contains("assign")
+                    || planner.contains("one-to-one")
+                    || planner.contains("\"dscs\""),
+                "{planner}"
+            );
+        }
+    }
+
+    /// One skewed shuffle (20 map tasks, then 20 reduce tasks reading 16 GB with Zipf 1.2
+    /// keys) on `cluster_text`, planned by `planner`: (the reduce stage, the engine).
+    fn planned_shuffle(cluster_text: &str, planner: &str) -> SparkEnv {
+        let text = format!(
+            "{cluster_text}\n[data]\nzipf = 1.2\nmb_per_task_s = 80.0\n\
+             [memory]\nenabled = true\n[plan]\n{planner}"
+        );
+        let jobs = arrivals(&[trace("a", &[20, 20], 10_000)]);
+        run(cluster(&text), &jobs, 2)
+    }
+
+    #[test]
+    fn salting_heavy_keys_cuts_spill_and_capacity_aware_assignment_shortens_the_stage() {
+        // 16 slots with 2.4 GB of execution memory each: map tasks (800 MB, 2 GB of working
+        // set) fit, the reduce stage's heaviest keys do not.
+        let hosts = "[[hosts]]\ncount = 4\ncores = 4\nmemory_mb = 16384";
+        let fixed = planned_shuffle(hosts, "planner = \"fixed\"\npartitions = 20");
+        let salted = planned_shuffle(hosts, "planner = \"dscs-skew\"\npartitions = 20");
+        assert_eq!(fixed.stages[1].num_tasks, 20);
+        assert!(salted.stages[1].num_tasks > 20, "salting adds partitions");
+        assert!(salted.stages[1].max_task_bytes < 0.5 * fixed.stages[1].max_task_bytes);
+        // Buckets of 20 still hold several mid-sized keys (the parallelism is DSCS's other
+        // step), so spill falls by a third here, not to zero.
+        assert!(
+            salted.spilled_bytes < 0.8 * fixed.spilled_bytes,
+            "spilled {} against {} bytes",
+            salted.spilled_bytes,
+            fixed.spilled_bytes
+        );
+        // hetero-small: hosts 0-3 at speed 1, hosts 4-7 at half speed.
+        let hetero = "preset = \"hetero-small\"";
+        let blind = planned_shuffle(hetero, "planner = \"one-to-one\"\npartitions = 64");
+        let aware = planned_shuffle(hetero, "planner = \"dscs-assign\"\npartitions = 64");
+        let heaviest = |env: &SparkEnv| {
+            let st = &env.stages[1];
+            env.records()
+                .iter()
+                .filter(|r| r.stage == 1 && r.task == st.max_task)
+                .map(|r| env.slots[r.executor as usize].host)
+                .next()
+                .unwrap()
+        };
+        assert!(
+            heaviest(&aware) < 4,
+            "the largest bucket runs on a fast host"
+        );
+        let (a, b) = (aware.stats().makespan_s, blind.stats().makespan_s);
+        assert!(a < b, "capacity-aware {a} s against one-to-one {b} s");
+    }
+
+    #[test]
+    fn a_dataset_scale_multiplies_bytes_and_the_data_part_of_time() {
+        let jobs = arrivals(&[trace("a", &[4], 1000)]);
+        let text =
+            |scale: f64| format!("[[hosts]]\ncores = 4\nmemory_mb = 8192\n[data]\nscale = {scale}");
+        let one = run(cluster(&text(1.0)), &jobs, 1);
+        let three = run(cluster(&text(3.0)), &jobs, 1);
+        assert!((three.stages[0].bytes - 3.0 * one.stages[0].bytes).abs() < 1e-6);
+        // Tasks of 1 s: 50 ms of fixed cost, then 950 ms × 3.
+        assert_eq!(one.stats().makespan_s, 1.0);
+        assert_eq!(three.stats().makespan_s, 2.9);
+        assert!(
+            SparkEnv::new(cluster(
+                "[[hosts]]\ncores = 1\nmemory_mb = 4096\n[data]\nscale = 0"
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_planner_of_a_spec_overrides_the_configs() {
+        let jobs = tpch_batch();
+        let cfg = cluster("preset = \"dscs\"\n[data]\ngenerate_keys = true\nzipf = 1.0");
+        let mut env = SparkEnv::new(cfg).unwrap();
+        env.reset(&jobs, 1).unwrap();
+        finish(&mut env);
+        assert!(!env.stages.iter().any(|s| s.resized));
+        env.set_plan(Some(PlanConfig {
+            planner: PlannerKind::Fixed,
+            partitions: Some(7),
+            ..PlanConfig::default()
+        }));
+        env.reset(&jobs, 1).unwrap();
+        finish(&mut env);
+        let shuffle = env.stages.iter().filter(|s| {
+            !env.jobs[s.job as usize].trace.stages[s.local as usize]
+                .parents
+                .is_empty()
+        });
+        assert!(shuffle.clone().count() > 0);
+        assert!(shuffle.clone().all(|s| s.num_tasks == 7));
+        env.set_plan(None);
+        env.reset(&jobs, 1).unwrap();
+        finish(&mut env);
+        assert!(!env.stages.iter().any(|s| s.resized));
     }
 
     /// The per-job totals in the stats add up to the engine's own counters.

@@ -85,6 +85,13 @@ pub struct SparkTotals {
     /// spilled"), all jobs.
     pub spilled_mb: f64,
     pub jobs: Vec<SparkJobTotals>,
+    /// Busy share of the task slots of the strongest hosts (highest speed × slots, DSCS's
+    /// "strong nodes") over the episode, and of the other hosts' slots (0 when every host
+    /// is as strong).
+    #[serde(default)]
+    pub strong_utilisation: f64,
+    #[serde(default)]
+    pub other_utilisation: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -254,6 +254,8 @@ mod tests {
                     any: 3,
                     ..Default::default()
                 }],
+                strong_utilisation: 0.75,
+                other_utilisation: 0.5,
             });
         }
         t
