@@ -191,11 +191,14 @@ impl Default for PlanConfig {
     }
 }
 
-fn positive(field: &str, v: f64, what: &str) -> Result<(), FieldError> {
-    if !v.is_finite() || v <= 0.0 {
+/// `v` must be finite and above `lo` (`strict`) or at least `lo`; `what` says why.
+fn finite_above(field: &str, v: f64, lo: f64, strict: bool, what: &str) -> Result<(), FieldError> {
+    let ok = v.is_finite() && if strict { v > lo } else { v >= lo };
+    if !ok {
+        let op = if strict { ">" } else { ">=" };
         return Err(FieldError::new(
             field,
-            format!("must be a finite number > 0 ({what}), found {v}"),
+            format!("must be a finite number {op} {lo} ({what}), found {v}"),
         ));
     }
     Ok(())
@@ -207,41 +210,35 @@ impl PlanConfig {
         if let Some(p) = self.partitions {
             in_range("partitions", p, 1, MAX_PARTITIONS)?;
         }
-        positive("xp", self.xp, "memory needed per byte of data")?;
+        finite_above("xp", self.xp, 0.0, true, "memory needed per byte of data")?;
         if self.xp > 1000.0 {
             return Err(FieldError::new(
                 "xp",
                 format!("must be at most 1000, found {}", self.xp),
             ));
         }
-        positive("advisory_mb", self.advisory_mb, "the target partition size")?;
-        if !self.min_partition_mb.is_finite() || self.min_partition_mb < 0.0 {
-            return Err(FieldError::new(
-                "min_partition_mb",
-                format!(
-                    "must be a finite number >= 0, found {}",
-                    self.min_partition_mb
-                ),
-            ));
-        }
-        if !self.skew_factor.is_finite() || self.skew_factor < 1.0 {
-            return Err(FieldError::new(
-                "skew_factor",
-                format!(
-                    "must be a finite number >= 1 (a partition is skewed when larger than this many medians), found {}",
-                    self.skew_factor
-                ),
-            ));
-        }
-        if !self.skew_threshold_mb.is_finite() || self.skew_threshold_mb < 0.0 {
-            return Err(FieldError::new(
-                "skew_threshold_mb",
-                format!(
-                    "must be a finite number >= 0, found {}",
-                    self.skew_threshold_mb
-                ),
-            ));
-        }
+        finite_above(
+            "advisory_mb",
+            self.advisory_mb,
+            0.0,
+            true,
+            "the target partition size",
+        )?;
+        finite_above("min_partition_mb", self.min_partition_mb, 0.0, false, "MB")?;
+        finite_above(
+            "skew_factor",
+            self.skew_factor,
+            1.0,
+            false,
+            "a partition is skewed when larger than this many medians",
+        )?;
+        finite_above(
+            "skew_threshold_mb",
+            self.skew_threshold_mb,
+            0.0,
+            false,
+            "MB",
+        )?;
         Ok(())
     }
 
@@ -632,17 +629,7 @@ pub struct NamedKey {
 
 impl KeySample {
     pub fn validate(&self) -> Result<(), FieldError> {
-        let finite = |field: String, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(FieldError::new(
-                    field,
-                    format!("must be a finite number >= 0, found {v}"),
-                ))
-            }
-        };
-        finite("total_bytes".into(), self.total_bytes)?;
+        finite_above("total_bytes", self.total_bytes, 0.0, false, "bytes")?;
         if self.distinct_keys == 0 || self.distinct_keys < self.keys.len() as u64 {
             return Err(FieldError::new(
                 "distinct_keys",
@@ -655,7 +642,7 @@ impl KeySample {
         }
         let mut listed = 0.0;
         for (i, k) in self.keys.iter().enumerate() {
-            finite(format!("keys[{i}].bytes"), k.bytes)?;
+            finite_above(&format!("keys[{i}].bytes"), k.bytes, 0.0, false, "bytes")?;
             listed += k.bytes;
         }
         if listed > self.total_bytes * (1.0 + 1e-9) {

@@ -787,14 +787,7 @@ impl SparkEnv {
         let base = self.task_bytes.len();
         self.task_bytes.resize(base + p, 0.0);
         if st.keys > 0 {
-            stage_keys(
-                self.seed,
-                [u64::from(j), u64::from(local)],
-                st.keys,
-                self.cluster.data.zipf,
-                st.bytes,
-                &mut self.key_buf,
-            );
+            self.load_keys(s);
             plan::bucket_sizes(&self.key_buf, &[], &mut self.task_bytes[base..]);
         } else {
             let (old, new) = self.task_bytes.split_at_mut(base);
@@ -818,6 +811,22 @@ impl SparkEnv {
         Ok(())
     }
 
+    /// Stage `s`'s generated keys into `key_buf` (empty when its data has no keys).
+    fn load_keys(&mut self, s: StageId) {
+        let st = &self.stages[s as usize];
+        self.key_buf.clear();
+        if st.keys > 0 {
+            stage_keys(
+                self.seed,
+                [u64::from(st.job), u64::from(st.local)],
+                st.keys,
+                self.cluster.data.zipf,
+                st.bytes,
+                &mut self.key_buf,
+            );
+        }
+    }
+
     /// The planner's turn on a shuffle stage being submitted (its parents' map output is
     /// known): new partitions, salted keys, a bucket-to-host assignment. Stages a
     /// scheduler repartitioned itself, and input stages (their blocks fix their tasks),
@@ -835,18 +844,7 @@ impl SparkEnv {
             return;
         }
         let (base, n) = (st.task_base as usize, st.num_tasks as usize);
-        if st.keys > 0 {
-            stage_keys(
-                self.seed,
-                [u64::from(j), u64::from(local)],
-                st.keys,
-                self.cluster.data.zipf,
-                st.bytes,
-                &mut self.key_buf,
-            );
-        } else {
-            self.key_buf.clear();
-        }
+        self.load_keys(s);
         let input = StageInput {
             keys: &self.key_buf,
             partitions: &self.task_bytes[base..base + n],
