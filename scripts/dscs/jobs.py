@@ -106,7 +106,8 @@ def sample_wordcount_keys(sc, a, paths, res):
     --salt-fraction of the lines, one Spark job), counts scaled by 1 / fraction, and each
     word's shuffled bytes = estimated count x --sample-record-bytes (the shuffle bytes per
     (word, 1) record as Spark writes them: pickled, lz4-compressed batches). Written as
-    mpda plan's JSON: total_bytes, distinct_keys, keys [{key, bytes}] (heaviest first)."""
+    mpda plan's JSON: total_bytes, distinct_keys, keys [{key, bytes}] (heaviest first; mpda
+    rejects other fields), the estimate's details beside it in OUT.json.meta.json."""
     frac = a.salt_fraction
     est = sample_key_bytes(sc.textFile(paths), lambda l: [(w, 1) for w in l.split()],
                            frac, a.seed)

@@ -195,6 +195,11 @@ pub struct DataConfig {
     /// time that does not scale with its data when a stage is re-cut; fitted on runs of
     /// [`TASK_OVERHEAD_MS`] (docs/simulator.md, "Shuffle planners").
     pub task_overhead_ms: f64,
+    /// The map side's cost per output partition, ms per map task: when a planner re-cuts a
+    /// shuffle from the trace's P partitions to P', each task of the stages writing it
+    /// takes (P' − P) × this more (or less). 0 by default (not measured for JVM jobs);
+    /// 5.8 ms for the PySpark RDD jobs of the DSCS experiments (`scripts/dscs/fit_costs.py`).
+    pub write_ms_per_partition: f64,
     /// Dataset scale: every stage's bytes (and measured peak memory) × `scale`, and each
     /// task's time beyond its fixed cost × `scale` (time linear in data), to run a workload
     /// measured on small data at a study's data size. 1: as measured.
@@ -212,6 +217,7 @@ impl Default for DataConfig {
             network_mb_per_s: 125.0,
             generate_keys: false,
             task_overhead_ms: TASK_OVERHEAD_MS,
+            write_ms_per_partition: 0.0,
             scale: 1.0,
         }
     }
@@ -488,6 +494,12 @@ impl ClusterConfig {
         finite_in("data.network_mb_per_s", d.network_mb_per_s, 0.001, 1e9)?;
         finite_in("data.task_overhead_ms", d.task_overhead_ms, 0.0, 1e7)?;
         finite_in("data.scale", d.scale, 1e-6, 1e6)?;
+        finite_in(
+            "data.write_ms_per_partition",
+            d.write_ms_per_partition,
+            0.0,
+            1e6,
+        )?;
         if let Some(k) = d.keys {
             in_range("data.keys", k, 1, 10_000_000)?;
         }

@@ -581,14 +581,10 @@ impl SparkEnv {
         if let Some(sh) =
             (stage.shuffle.as_ref()).filter(|sh| peaks && sh.peak_memory_bytes.len() >= n)
         {
-            let peak = sh.peak_memory_bytes[..n].iter().sum::<u64>() as f64
-                * mem.peak_factor
-                * self.cluster.data.scale;
-            if bytes > 0.0 {
-                (ws_per_byte, ws_fixed) = (peak / bytes, 0.0);
-            } else {
-                (ws_per_byte, ws_fixed) = (0.0, peak / n as f64);
-            }
+            let f = mem.peak_factor * self.cluster.data.scale;
+            let peaks = sh.peak_memory_bytes[..n].iter().map(|&p| p as f64 * f);
+            let tasks = &self.task_bytes[base..base + n];
+            (ws_per_byte, ws_fixed) = working_set_fit(tasks, peaks);
         }
         self.push_tasks(j, st.local, n as u32, stage.parents.is_empty());
         self.refresh_max(s);
@@ -660,6 +656,13 @@ impl SparkEnv {
             self.jobs[j as usize].num_stages,
         );
         let trace = Arc::clone(&self.jobs[j as usize].trace);
+        // A partition count is fixed before the map side writes it (the job's code, or
+        // DSCS's DAGScheduler): every planner but AQE plans the job's shuffles now.
+        if !matches!(self.plan.planner, PlannerKind::Trace | PlannerKind::Aqe) {
+            for local in 0..n {
+                self.apply_plan(first + local);
+            }
+        }
         for local in 0..n {
             if trace.stages[local as usize].parents.is_empty() {
                 self.submit_stage(first + local);
@@ -827,7 +830,8 @@ impl SparkEnv {
         }
     }
 
-    /// The planner's turn on a shuffle stage being submitted (its parents' map output is
+    /// The planner's turn on a shuffle stage: at its job's arrival (a partition count the
+    /// map side then writes), or for AQE at its submission (its parents' map output is
     /// known): new partitions, salted keys, a bucket-to-host assignment. Stages a
     /// scheduler repartitioned itself, and input stages (their blocks fix their tasks),
     /// keep their tasks.
@@ -1162,6 +1166,21 @@ impl SparkEnv {
         let st = &self.stages[s as usize];
         let bytes = self.task_bytes[base + t as usize];
         let mut ms = self.scaled_ms(f64::from(sample));
+        let write = self.cluster.data.write_ms_per_partition;
+        if write > 0.0 {
+            // The map side writes one segment per output partition: a planner that re-cut
+            // a child changes what each of this stage's tasks writes.
+            let job = &self.jobs[j as usize];
+            let delta: i64 = job.trace.children[local]
+                .iter()
+                .map(|&c| {
+                    let now = self.stages[(job.first_stage + c) as usize].num_tasks;
+                    i64::from(now) - i64::from(job.trace.stages[c as usize].num_tasks)
+                })
+                .sum();
+            let floor = self.cluster.data.task_overhead_ms.min(ms);
+            ms = (ms + write * delta as f64).max(floor);
+        }
         if st.ref_tasks > 0 && st.ref_bytes > 0.0 {
             // The sample is a task of the trace's mean data (with its wave's warm-up and its
             // noise); more or less data costs the stage's time per byte, its mean task time
@@ -1733,6 +1752,39 @@ fn stage_keys(seed: u64, stage: [u64; 2], keys: u64, zipf: f64, total: f64, out:
             bytes: w * total,
         }
     }));
+}
+
+/// A stage's working set per task, `bytes × per_byte + fixed`, fitted by least squares on
+/// its tasks' measured peaks against their bytes: a fixed part (a task's buffers, whatever
+/// its data: Spark's 16 MB pages of a DataFrame aggregation) and a part that grows with the
+/// data, both at least 0. Tasks of equal bytes leave the split unknown: proportional then
+/// (and all fixed when the stage reads nothing). A merged task of many partitions takes one
+/// fixed part, not the sum of theirs.
+fn working_set_fit(bytes: &[f64], peaks: impl Iterator<Item = f64>) -> (f64, f64) {
+    let n = bytes.len() as f64;
+    let peaks: Vec<f64> = peaks.collect();
+    let (mx, mp) = (bytes.iter().sum::<f64>() / n, peaks.iter().sum::<f64>() / n);
+    if mx <= 0.0 {
+        return (0.0, mp);
+    }
+    let var: f64 = bytes.iter().map(|x| (x - mx).powi(2)).sum();
+    if var <= 1e-9 * mx * mx * n {
+        return (mp / mx, 0.0);
+    }
+    let cov: f64 = bytes
+        .iter()
+        .zip(&peaks)
+        .map(|(x, p)| (x - mx) * (p - mp))
+        .sum();
+    let b = cov / var;
+    let a = mp - b * mx;
+    if b <= 0.0 {
+        (0.0, mp)
+    } else if a <= 0.0 {
+        (mp / mx, 0.0)
+    } else {
+        (b, a)
+    }
 }
 
 /// The planners' view of a cluster: its slots, execution memory, and each slot's host in
@@ -2475,6 +2527,50 @@ mod tests {
             ))
             .is_err()
         );
+    }
+
+    #[test]
+    fn working_sets_split_a_fixed_part_from_a_part_per_byte() {
+        // Spark's DataFrame aggregation: every task holds a 16 MB page whatever its data.
+        let bytes: Vec<f64> = (1..=80).map(|i| f64::from(i) * MB).collect();
+        let (per_byte, fixed) = working_set_fit(&bytes, std::iter::repeat_n(16.0 * MB, 80));
+        assert_eq!((per_byte, fixed), (0.0, 16.0 * MB));
+        // Peaks of 4 MB + 3 × bytes: both parts found.
+        let (per_byte, fixed) = working_set_fit(&bytes, bytes.iter().map(|b| 4.0 * MB + 3.0 * b));
+        assert!((per_byte - 3.0).abs() < 1e-9 && (fixed - 4.0 * MB).abs() < 1.0);
+        // Equal bytes: proportional; no bytes: all fixed.
+        assert_eq!(
+            working_set_fit(&[2.0, 2.0], [6.0, 10.0].into_iter()),
+            (4.0, 0.0)
+        );
+        assert_eq!(
+            working_set_fit(&[0.0, 0.0], [6.0, 10.0].into_iter()),
+            (0.0, 8.0)
+        );
+    }
+
+    #[test]
+    fn more_output_partitions_cost_the_map_side() {
+        // 4 map tasks of 1 s, then 4 reduce tasks; re-cut to 24 partitions at the job's
+        // arrival, each map task writes 20 more segments at 10 ms each: 1.2 s.
+        let jobs = arrivals(&[trace("a", &[4, 4], 1000)]);
+        let text = |w: f64, p: u32| {
+            format!(
+                "[[hosts]]\ncores = 4\nmemory_mb = 8192\n[data]\nwrite_ms_per_partition = {w}\n\
+                 [plan]\nplanner = \"fixed\"\npartitions = {p}"
+            )
+        };
+        let map_ms = |env: &SparkEnv| {
+            let r = env.records().iter().find(|r| r.stage == 0).unwrap();
+            r.end_ms - r.start_ms
+        };
+        let env = run(cluster(&text(10.0, 24)), &jobs, 1);
+        assert_eq!(env.stages[1].num_tasks, 24);
+        assert_eq!(map_ms(&env), 1200);
+        assert_eq!(map_ms(&run(cluster(&text(0.0, 24)), &jobs, 1)), 1000);
+        // Fewer partitions save writes, down to the task's fixed cost at most.
+        assert_eq!(map_ms(&run(cluster(&text(10.0, 2)), &jobs, 1)), 980);
+        assert_eq!(map_ms(&run(cluster(&text(1000.0, 2)), &jobs, 1)), 50);
     }
 
     #[test]
