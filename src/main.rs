@@ -41,27 +41,8 @@ enum Command {
     Train(TrainArgs),
     /// Start, inspect or stop a standalone Spark cluster on this machine (`mpda spark up`).
     Spark(mpda::live::cli::SparkArgs),
-    /// A shuffle planner's numbers for a real job: from a key sample (JSON: total_bytes,
-    /// distinct_keys, keys [{key, bytes}]) and a cluster, print DSCS's Pa0, the keys to
-    /// salt, Pa1, α and Pa2 as JSON (apply them as the job's partition count and salt).
-    Plan(PlanArgs),
-}
-
-#[derive(Args)]
-struct PlanArgs {
-    /// Key sample of the shuffle (JSON).
-    #[arg(long)]
-    keys: PathBuf,
-    /// Planner spec: dscs, dscs-parallelism, dscs-skew[partitions=N], with [xp=...].
-    #[arg(long, default_value = "dscs")]
-    planner: String,
-    /// Task slots of the cluster (tcn).
-    #[arg(long)]
-    slots: u32,
-    /// Execution memory of all executors together, MB (tms): per executor,
-    /// (spark.executor.memory − 300) × spark.memory.fraction.
-    #[arg(long)]
-    execution_mb: f64,
+    /// DSCS's numbers for a real job from a key sample: Pa0, keys to salt, Pa1, α, Pa2.
+    Plan(mpda::sched::plan::PlanArgs),
 }
 
 #[derive(Args)]
@@ -195,19 +176,8 @@ fn run() -> Result<()> {
         Command::Eval(a) => cmd_eval(a),
         Command::Report(a) => cmd_report(&a),
         Command::Bench(a) => cmd_bench(a),
-        Command::Plan(a) => cmd_plan(&a),
-        Command::Schedulers => {
-            for (name, what) in mpda::registry::catalogue() {
-                println!("{name:<22} {what}");
-            }
-            println!(
-                "\nShuffle planners, on Spark's engine ([sim.cluster]): append to any scheduler as `scheduler+planner[key=value]`, or set [sim.cluster.plan]"
-            );
-            for (name, what) in mpda::sim::plan::PLANNERS {
-                println!("{name:<22} {what}");
-            }
-            Ok(())
-        }
+        Command::Plan(a) => print(mpda::sched::plan::run(&a)?),
+        Command::Schedulers => print(mpda::registry::catalogue_text()),
         Command::Trace(TraceCommand::Check { dir }) => {
             let lib = mpda::workload::TraceLibrary::load_dir(&dir)?;
             println!("{}", mpda::workload::info::check_summary(&lib));
@@ -423,36 +393,7 @@ fn cmd_trace_info(dir: &Path, markdown: bool) -> Result<()> {
     Ok(())
 }
 
-fn cmd_plan(a: &PlanArgs) -> Result<()> {
-    use mpda::sim::plan::{KeySample, PlannerKind, plan_sample};
-    if a.slots == 0 {
-        bail!("--slots: must be at least 1");
-    }
-    if !(a.execution_mb.is_finite() && a.execution_mb > 0.0) {
-        bail!(
-            "--execution-mb: must be a finite number > 0, found {}",
-            a.execution_mb
-        );
-    }
-    let spec = SchedulerSpec::parse(&format!("x+{}", a.planner))?;
-    let cfg = mpda::sched::plan::plan_config(spec.planner.as_deref().expect("parsed"))?;
-    if !matches!(
-        cfg.planner,
-        PlannerKind::Dscs | PlannerKind::DscsParallelism | PlannerKind::DscsSkew
-    ) {
-        bail!(
-            "--planner: \"{}\" has no key-level plan; use dscs, dscs-parallelism or dscs-skew",
-            a.planner
-        );
-    }
-    let text = std::fs::read_to_string(&a.keys)
-        .with_context(|| format!("reading {}", a.keys.display()))?;
-    let sample: KeySample = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a key sample", a.keys.display()))?;
-    sample
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", a.keys.display()))?;
-    let plan = plan_sample(&cfg, &sample, a.slots, a.execution_mb);
-    println!("{}", serde_json::to_string_pretty(&plan)?);
+fn print(text: String) -> Result<()> {
+    println!("{text}");
     Ok(())
 }

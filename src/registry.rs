@@ -19,6 +19,25 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         .collect()
 }
 
+/// What `mpda schedulers` prints: every scheduler, then every shuffle planner, a line each.
+pub fn catalogue_text() -> String {
+    let mut out: Vec<String> = catalogue()
+        .into_iter()
+        .map(|(name, what)| format!("{name:<22} {what}"))
+        .collect();
+    out.push(
+        "\nShuffle planners, on Spark's engine ([sim.cluster]): append to any scheduler as \
+         `scheduler+planner[key=value]`, or set [sim.cluster.plan]"
+            .into(),
+    );
+    out.extend(
+        crate::sim::plan::PLANNERS
+            .iter()
+            .map(|(name, what)| format!("{name:<22} {what}")),
+    );
+    out.join("\n")
+}
+
 /// A factory for any scheduler name: heuristics directly, learned presets by loading (or
 /// initialising) their model once on `backend`. Every parameter is checked here, before
 /// anything runs.

@@ -2,7 +2,10 @@
 //! `fair+aqe[advisory_mb=32]`) pairs any job-level scheduler with a shuffle planner of
 //! `sim::plan`, so that every experiment can name the pair as one arm.
 
-use crate::sim::plan::{PLANNERS, PlanConfig, PlannerKind};
+use std::path::PathBuf;
+
+use crate::io::{FileError, read_text};
+use crate::sim::plan::{KeyPlan, KeySample, PLANNERS, PlanConfig, PlannerKind, plan_sample};
 use crate::sim::{Action, Observation};
 
 use super::{SchedError, Scheduler, SchedulerSpec};
@@ -45,6 +48,71 @@ pub fn plan_config(spec: &SchedulerSpec) -> Result<PlanConfig, SchedError> {
     };
     cfg.validate().map_err(|e| err(e.to_string()))?;
     Ok(cfg)
+}
+
+/// `mpda plan`: a planner's numbers for a real job, from a key sample and a cluster.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Key sample of the shuffle (JSON: total_bytes, distinct_keys, keys [{key, bytes}]).
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// Planner spec: dscs, dscs-parallelism, dscs-skew[partitions=N], with [xp=...].
+    #[arg(long, default_value = "dscs")]
+    pub planner: String,
+    /// Task slots of the cluster (tcn).
+    #[arg(long)]
+    pub slots: u32,
+    /// Execution memory of all executors together, MB (tms): per executor,
+    /// (spark.executor.memory − 300) × spark.memory.fraction.
+    #[arg(long)]
+    pub execution_mb: f64,
+}
+
+/// Why `mpda plan` could not plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanInputError {
+    #[error("{0}")]
+    Flag(String),
+    #[error(transparent)]
+    Spec(#[from] SchedError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{file}: {msg}")]
+    Sample { file: PathBuf, msg: String },
+}
+
+/// Checks the flags, reads and checks the key sample, and plans it: the plan as JSON.
+pub fn run(a: &PlanArgs) -> Result<String, PlanInputError> {
+    if a.slots == 0 {
+        return Err(PlanInputError::Flag("--slots: must be at least 1".into()));
+    }
+    if !(a.execution_mb.is_finite() && a.execution_mb > 0.0) {
+        return Err(PlanInputError::Flag(format!(
+            "--execution-mb: must be a finite number > 0, found {}",
+            a.execution_mb
+        )));
+    }
+    let spec = SchedulerSpec::parse(&format!("x+{}", a.planner))?;
+    let cfg = plan_config(spec.planner.as_deref().expect("a planner after +"))?;
+    if !matches!(
+        cfg.planner,
+        PlannerKind::Dscs | PlannerKind::DscsParallelism | PlannerKind::DscsSkew
+    ) {
+        return Err(PlanInputError::Flag(format!(
+            "--planner: \"{}\" has no key-level plan; use dscs, dscs-parallelism or dscs-skew",
+            a.planner
+        )));
+    }
+    let sample_err = |msg: String| PlanInputError::Sample {
+        file: a.keys.clone(),
+        msg,
+    };
+    let text = read_text(&a.keys)?;
+    let sample: KeySample =
+        serde_json::from_str(&text).map_err(|e| sample_err(format!("not a key sample: {e}")))?;
+    sample.validate().map_err(|e| sample_err(e.to_string()))?;
+    let plan: KeyPlan = plan_sample(&cfg, &sample, a.slots, a.execution_mb);
+    Ok(serde_json::to_string_pretty(&plan).expect("a plan is plain data"))
 }
 
 /// A scheduler paired with a planner: decisions are the scheduler's, and the episode's
