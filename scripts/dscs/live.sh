@@ -11,6 +11,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 MPDA=${MPDA:-/tmp/mpda-live}
+# A copy, so that a rebuild of target/release during the runs cannot swap the binary.
+if [ ! -x "$MPDA" ]; then
+    cp "$REPO/target/release/mpda" "$MPDA" || { echo "no mpda: cargo build --release, or set MPDA" >&2; exit 1; }
+fi
 W=${LIVE_WORK:-/work/spark-runs/dscs-hetero}
 PY=${PY:-/work/spark-runs/.venv-tpch/bin/python}
 REPS=${REPS:-3}
