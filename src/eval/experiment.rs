@@ -111,6 +111,34 @@ pub struct SweepConfig {
     pub data: Option<Vec<DataVariant>>,
 }
 
+impl DataVariant {
+    /// Its overrides of `[sim.cluster.data]` (a key count turns generated keys on).
+    fn apply(&self, data: &mut crate::sim::cluster::DataConfig) {
+        if let Some(z) = self.zipf {
+            data.zipf = z;
+        }
+        if let Some(x) = self.scale {
+            data.scale = x;
+        }
+        if let Some(k) = self.keys {
+            data.keys = Some(k);
+            data.generate_keys = true;
+        }
+    }
+
+    /// The first override it sets, with what it is (for errors).
+    fn first_override(&self) -> Option<(&'static str, &'static str)> {
+        [
+            (self.zipf.is_some(), "zipf", "key skew"),
+            (self.scale.is_some(), "scale", "a dataset scale"),
+            (self.keys.is_some(), "keys", "key generation"),
+        ]
+        .into_iter()
+        .find(|o| o.0)
+        .map(|o| (o.1, o.2))
+    }
+}
+
 /// One data variant of a sweep.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -207,32 +235,21 @@ impl Config for ExperimentConfig {
             if d.label.trim().is_empty() {
                 return Err(FieldError::new(f("label"), "must not be empty"));
             }
-            if let Some(z) = d.zipf {
-                if self.sim.cluster.is_none() {
+            if let Some((name, what)) = d.first_override() {
+                let Some(cluster) = &self.sim.cluster else {
                     return Err(FieldError::new(
-                        f("zipf"),
-                        "key skew needs Spark's engine: add [sim.cluster]",
+                        f(name),
+                        format!("{what} needs Spark's engine: add [sim.cluster]"),
                     ));
-                }
-                crate::validate::finite_in(&f("zipf"), z, 0.0, 10.0)?;
-            }
-            if let Some(x) = d.scale {
-                if self.sim.cluster.is_none() {
-                    return Err(FieldError::new(
-                        f("scale"),
-                        "a dataset scale needs Spark's engine: add [sim.cluster]",
-                    ));
-                }
-                crate::validate::finite_in(&f("scale"), x, 1e-6, 1e6)?;
-            }
-            if let Some(k) = d.keys {
-                if self.sim.cluster.is_none() {
-                    return Err(FieldError::new(
-                        f("keys"),
-                        "generated keys need Spark's engine: add [sim.cluster]",
-                    ));
-                }
-                in_range(&f("keys"), k, 1, 10_000_000)?;
+                };
+                // The variant's values are `[sim.cluster.data]`'s: checked by its rules.
+                let mut c = cluster.clone();
+                d.apply(&mut c.data);
+                c.validate()
+                    .map_err(|e| match e.field.strip_prefix("data.") {
+                        Some(rest) => FieldError::new(f(rest), e.msg.clone()),
+                        None => e.within("sim.cluster"),
+                    })?;
             }
             if d.queries.as_ref().is_some_and(Vec::is_empty) {
                 return Err(FieldError::new(f("queries"), "name at least one query"));
@@ -537,16 +554,7 @@ impl Experiment {
                 ..self.cfg.sim.clone()
             };
             if let (Some(d), Some(c)) = (&setting.data, sim.cluster.as_mut()) {
-                if let Some(z) = d.zipf {
-                    c.data.zipf = z;
-                }
-                if let Some(x) = d.scale {
-                    c.data.scale = x;
-                }
-                if let Some(k) = d.keys {
-                    c.data.keys = Some(k);
-                    c.data.generate_keys = true;
-                }
+                d.apply(&mut c.data);
             }
             let test = self.test_episodes(k)?;
             let alpha_sweep = match &run.tune_weighted_fair {

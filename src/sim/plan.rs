@@ -519,14 +519,48 @@ pub fn recut(old: &[f64], parts: &mut [f64]) {
 }
 
 /// Cuts the stage's data into `p` tasks: keys hashed, or measured partitions re-cut.
-fn cut(input: &StageInput, split: &[(usize, u32)], p: u32, out: &mut Vec<f64>) {
+fn cut(input: &StageInput, p: u32, out: &mut Vec<f64>) {
     out.clear();
     out.resize(p as usize, 0.0);
     if input.keys.is_empty() {
         recut(input.partitions, out);
     } else {
-        bucket_sizes(input.keys, split, out);
+        bucket_sizes(input.keys, &[], out);
     }
+}
+
+/// DSCS's partition count before salting: Pa0 (algorithm 1) for the planners that
+/// estimate it, else `given`; with whether it is Pa0.
+fn dscs_base(cfg: &PlanConfig, total: f64, tms: f64, tcn: u32, given: u32) -> (u32, bool) {
+    if matches!(
+        cfg.planner,
+        PlannerKind::Dscs | PlannerKind::DscsParallelism
+    ) {
+        (initial_parallelism(total, tms, tcn, cfg.xp), true)
+    } else {
+        (given.max(1), false)
+    }
+}
+
+/// DSCS's algorithm 2 (for the planners that salt) on `base` partitions: the split keys,
+/// tskn, and the bucket sizes of the Pa1 = base + tskn partitions.
+fn dscs_buckets(
+    cfg: &PlanConfig,
+    keys: &[Key],
+    base: u32,
+    tms: f64,
+    tcn: u32,
+) -> (Vec<(usize, u32)>, u32, Vec<f64>) {
+    let mut split = Vec::new();
+    let tskn = if matches!(cfg.planner, PlannerKind::Dscs | PlannerKind::DscsSkew) {
+        split_keys(keys, tms, tcn, cfg.xp, &mut split)
+    } else {
+        0
+    };
+    let p = base.saturating_add(tskn).min(MAX_PARTITIONS);
+    let mut buckets = vec![0.0; p as usize];
+    bucket_sizes(keys, &split, &mut buckets);
+    (split, tskn, buckets)
 }
 
 /// Plans one shuffle stage. Returns `None` when the planner leaves it as the trace cut it.
@@ -537,28 +571,23 @@ pub fn plan(cfg: &PlanConfig, input: &StageInput, facts: &ClusterFacts) -> Optio
     let total: f64 = input.partitions.iter().sum();
     let own = input.partitions.len() as u32;
     let mut out = StagePlan::default();
-    let mut split = Vec::new();
     match cfg.planner {
         K::Trace => return None,
         K::Fixed => {
             let p = cfg.partitions.unwrap_or(SPARK_DEFAULT_PARTITIONS);
-            cut(input, &[], p, &mut out.tasks);
+            cut(input, p, &mut out.tasks);
         }
         K::Aqe => {
             let p = cfg.partitions.unwrap_or(SPARK_DEFAULT_PARTITIONS);
             let mut initial = Vec::new();
-            cut(input, &[], p, &mut initial);
+            cut(input, p, &mut initial);
             aqe(&initial, cfg, tcn, input.join, &mut out.tasks);
         }
         K::Dscs | K::DscsParallelism | K::DscsSkew | K::DscsAssign | K::OneToOne => {
-            let base = match cfg.planner {
-                K::Dscs | K::DscsParallelism => {
-                    let pa0 = initial_parallelism(total, tms, tcn, cfg.xp);
-                    out.pa0 = pa0;
-                    pa0
-                }
-                _ => cfg.partitions.unwrap_or(own).max(1),
-            };
+            let (base, is_pa0) = dscs_base(cfg, total, tms, tcn, cfg.partitions.unwrap_or(own));
+            if is_pa0 {
+                out.pa0 = base;
+            }
             // Data measured without keys: re-cut into the base count first, each piece an
             // unsplittable key of its own bucket (hash = index), so that only salting
             // moves its bytes.
@@ -578,14 +607,12 @@ pub fn plan(cfg: &PlanConfig, input: &StageInput, facts: &ClusterFacts) -> Optio
             } else {
                 input.keys
             };
-            let mut p = base;
+            let (_, tskn, buckets) = dscs_buckets(cfg, keys, base, tms, tcn);
+            let p = buckets.len() as u32;
+            out.tasks = buckets;
             if matches!(cfg.planner, K::Dscs | K::DscsSkew) {
-                out.tskn = split_keys(keys, tms, tcn, cfg.xp, &mut split);
-                p = base.saturating_add(out.tskn).min(MAX_PARTITIONS);
-                out.pa1 = p;
+                (out.tskn, out.pa1) = (tskn, p);
             }
-            out.tasks.resize(p as usize, 0.0);
-            bucket_sizes(keys, &split, &mut out.tasks);
             if matches!(cfg.planner, K::Dscs | K::DscsAssign | K::OneToOne) {
                 let (alpha, pa2) = rounds(p, tcn);
                 (out.alpha, out.pa2) = (alpha, pa2);
@@ -716,24 +743,10 @@ pub fn plan_sample(cfg: &PlanConfig, sample: &KeySample, slots: u32, execution_m
     let keys = sample.keys();
     let tms = execution_mb * MB;
     let tcn = slots.max(1);
-    let uses_pa0 = matches!(
-        cfg.planner,
-        PlannerKind::Dscs | PlannerKind::DscsParallelism
-    );
-    let pa0 = if uses_pa0 {
-        initial_parallelism(sample.total_bytes, tms, tcn, cfg.xp)
-    } else {
-        cfg.partitions.unwrap_or(SPARK_DEFAULT_PARTITIONS)
-    };
-    let mut split = Vec::new();
-    let tskn = if matches!(cfg.planner, PlannerKind::Dscs | PlannerKind::DscsSkew) {
-        split_keys(&keys, tms, tcn, cfg.xp, &mut split)
-    } else {
-        0
-    };
-    let p = pa0.saturating_add(tskn).min(MAX_PARTITIONS);
-    let mut buckets = vec![0.0; p as usize];
-    bucket_sizes(&keys, &split, &mut buckets);
+    let given = cfg.partitions.unwrap_or(SPARK_DEFAULT_PARTITIONS);
+    let (pa0, _) = dscs_base(cfg, sample.total_bytes, tms, tcn, given);
+    let (split, tskn, buckets) = dscs_buckets(cfg, &keys, pa0, tms, tcn);
+    let p = buckets.len() as u32;
     let (alpha, pa2) = rounds(p, tcn);
     KeyPlan {
         planner: cfg.label(),

@@ -232,6 +232,9 @@ pub struct SparkEnv {
     key_buf: Vec<Key>,
     /// Busy time per host, ms (utilisation of strong and weak hosts).
     host_busy_ms: Vec<u64>,
+    /// Per host: its task slots and its capacity, speed × slots (DSCS's node capacity).
+    host_slots: Vec<u32>,
+    host_capacity: Vec<f64>,
     /// Per stage: (host, map output bytes) of its finished tasks.
     stage_out: Vec<Vec<(u16, f64)>>,
     slots: Vec<SlotRt>,
@@ -304,9 +307,15 @@ impl SparkEnv {
                 }
             }
         }
-        let facts = cluster_facts(&spec, &slots);
+        let mut host_slots = vec![0u32; spec.hosts.len()];
+        for sl in &slots {
+            host_slots[sl.host as usize] += 1;
+        }
+        let host_capacity: Vec<f64> = (spec.hosts.iter().zip(&host_slots))
+            .map(|(h, &n)| h.speed * f64::from(n))
+            .collect();
+        let facts = cluster_facts(&spec, &slots, &host_capacity);
         let plan = cluster.plan.clone();
-        let facts_hosts = spec.hosts.len();
         let mut names: Vec<&str> = cluster.pools.iter().map(|p| p.name.as_str()).collect();
         names.sort_unstable();
         let pool_views = cluster
@@ -342,7 +351,9 @@ impl SparkEnv {
             plan,
             facts,
             key_buf: Vec::new(),
-            host_busy_ms: vec![0; facts_hosts],
+            host_busy_ms: vec![0; host_slots.len()],
+            host_slots,
+            host_capacity,
             stage_out: Vec::new(),
             grant_order: Vec::new(),
             timeline: BinaryHeap::new(),
@@ -407,11 +418,6 @@ impl SparkEnv {
     /// The shuffle planner of the next episodes: `None` restores the config's.
     pub fn set_plan(&mut self, plan: Option<PlanConfig>) {
         self.plan = plan.unwrap_or_else(|| self.cluster.plan.clone());
-    }
-
-    /// Busy time per host over the episode so far, ms.
-    pub fn host_busy_ms(&self) -> &[u64] {
-        &self.host_busy_ms
     }
 
     pub fn reset(&mut self, jobs: &[JobArrival], seed: u64) -> Result<(), SimError> {
@@ -780,12 +786,7 @@ impl SparkEnv {
                 st.num_tasks
             ));
         }
-        let (j, local, old_base, n) = (
-            st.job,
-            st.local,
-            st.task_base as usize,
-            st.num_tasks as usize,
-        );
+        let (old_base, n) = (st.task_base as usize, st.num_tasks as usize);
         let p = partitions as usize;
         let base = self.task_bytes.len();
         self.task_bytes.resize(base + p, 0.0);
@@ -796,14 +797,28 @@ impl SparkEnv {
             let (old, new) = self.task_bytes.split_at_mut(base);
             plan::recut(&old[old_base..old_base + n], new);
         }
+        self.install_tasks(s, base, None);
+        Ok(())
+    }
+
+    /// Makes the tasks written at `base..` of `task_bytes` stage `s`'s (a repartition or a
+    /// planner's re-cut), each pinned to its host in `pins` if given; its old entries are
+    /// left unused.
+    fn install_tasks(&mut self, s: StageId, base: usize, pins: Option<&[u16]>) {
+        let (j, local) = (self.stages[s as usize].job, self.stages[s as usize].local);
+        let tasks = (self.task_bytes.len() - base) as u32;
         let is_input = self.jobs[j as usize].trace.stages[local as usize]
             .parents
             .is_empty();
-        self.push_tasks(j, local, partitions, is_input);
+        self.push_tasks(j, local, tasks, is_input);
+        if let Some(pins) = pins {
+            self.task_pin[base..].copy_from_slice(pins);
+        }
         let bytes: f64 = self.task_bytes[base..].iter().sum();
         let st = &mut self.stages[s as usize];
-        st.resize(base as u32, partitions);
+        st.resize(base as u32, tasks);
         st.repartitioned = true;
+        st.pinned = pins.is_some();
         st.next_unstarted = 0;
         st.bytes = bytes;
         st.last_task_ms = st.mean_ms;
@@ -811,7 +826,6 @@ impl SparkEnv {
         if self.stages[s as usize].runnable {
             self.set_locality(s);
         }
-        Ok(())
     }
 
     /// Stage `s`'s generated keys into `key_buf` (empty when its data has no keys).
@@ -860,22 +874,10 @@ impl SparkEnv {
         if p.tasks.is_empty() {
             return;
         }
-        let new_base = self.task_bytes.len();
-        let tasks = p.tasks.len() as u32;
+        let base = self.task_bytes.len();
         self.task_bytes.extend_from_slice(&p.tasks);
-        self.push_tasks(j, local, tasks, false);
-        let pinned = !p.hosts.is_empty();
-        if pinned {
-            self.task_pin[new_base..].copy_from_slice(&p.hosts);
-        }
-        let st = &mut self.stages[s as usize];
-        st.resize(new_base as u32, tasks);
-        st.repartitioned = true;
-        st.pinned = pinned;
-        st.next_unstarted = 0;
-        st.bytes = p.tasks.iter().sum();
-        st.last_task_ms = st.mean_ms;
-        self.refresh_max(s);
+        let pins = (!p.hosts.is_empty()).then_some(&p.hosts[..]);
+        self.install_tasks(s, base, pins);
     }
 
     /// `Action::Split`: task `t` (not started) becomes `parts` tasks with equal shares of
@@ -1699,21 +1701,16 @@ impl SparkEnv {
             rewards: &self.rewards,
         });
         let at = |j: &JobRt, l: Locality| j.launched_at[l as usize];
-        let mut host_slots = vec![0u32; self.spec.hosts.len()];
-        for sl in &self.slots {
-            host_slots[sl.host as usize] += 1;
-        }
-        let capacity = |h: usize| self.spec.hosts[h].speed * f64::from(host_slots[h]);
-        let strongest = (0..host_slots.len()).map(capacity).fold(0.0, f64::max);
+        let strongest = self.host_capacity.iter().copied().fold(0.0, f64::max);
         let (mut strong, mut other) = ([0.0; 2], [0.0; 2]);
         for (h, &busy) in self.host_busy_ms.iter().enumerate() {
-            let acc = if capacity(h) >= strongest {
+            let acc = if self.host_capacity[h] >= strongest {
                 &mut strong
             } else {
                 &mut other
             };
             acc[0] += busy as f64;
-            acc[1] += f64::from(host_slots[h]) * self.now as f64;
+            acc[1] += f64::from(self.host_slots[h]) * self.now as f64;
         }
         let share = |a: [f64; 2]| if a[1] > 0.0 { a[0] / a[1] } else { 0.0 };
         stats.spark = Some(SparkTotals {
@@ -1760,10 +1757,12 @@ fn stage_keys(seed: u64, stage: [u64; 2], keys: u64, zipf: f64, total: f64, out:
 /// data, both at least 0. Tasks of equal bytes leave the split unknown: proportional then
 /// (and all fixed when the stage reads nothing). A merged task of many partitions takes one
 /// fixed part, not the sum of theirs.
-fn working_set_fit(bytes: &[f64], peaks: impl Iterator<Item = f64>) -> (f64, f64) {
+fn working_set_fit(bytes: &[f64], peaks: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let n = bytes.len() as f64;
-    let peaks: Vec<f64> = peaks.collect();
-    let (mx, mp) = (bytes.iter().sum::<f64>() / n, peaks.iter().sum::<f64>() / n);
+    let (mx, mp) = (
+        bytes.iter().sum::<f64>() / n,
+        peaks.clone().sum::<f64>() / n,
+    );
     if mx <= 0.0 {
         return (0.0, mp);
     }
@@ -1773,7 +1772,7 @@ fn working_set_fit(bytes: &[f64], peaks: impl Iterator<Item = f64>) -> (f64, f64
     }
     let cov: f64 = bytes
         .iter()
-        .zip(&peaks)
+        .zip(peaks)
         .map(|(x, p)| (x - mx) * (p - mp))
         .sum();
     let b = cov / var;
@@ -1790,14 +1789,9 @@ fn working_set_fit(bytes: &[f64], peaks: impl Iterator<Item = f64>) -> (f64, f64
 /// The planners' view of a cluster: its slots, execution memory, and each slot's host in
 /// slot order and by capacity: its node's capacity (speed × task slots: DSCS sorts
 /// reducers "by node capacity"), then execution memory per slot, then host index.
-fn cluster_facts(spec: &ClusterSpec, slots: &[SlotRt]) -> ClusterFacts {
+fn cluster_facts(spec: &ClusterSpec, slots: &[SlotRt], host_capacity: &[f64]) -> ClusterFacts {
     let by_index: Vec<u16> = slots.iter().map(|sl| sl.host).collect();
-    let mut host_slots = vec![0u32; spec.hosts.len()];
-    for sl in slots {
-        host_slots[sl.host as usize] += 1;
-    }
-    let capacity =
-        |sl: &SlotRt| spec.hosts[sl.host as usize].speed * f64::from(host_slots[sl.host as usize]);
+    let capacity = |sl: &SlotRt| host_capacity[sl.host as usize];
     let per_slot = |sl: &SlotRt| {
         let e = &spec.executors[sl.exec as usize];
         e.execution_bytes / f64::from(e.slots.max(1))
