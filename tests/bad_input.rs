@@ -526,6 +526,15 @@ fn bad_planners_and_key_samples() {
         ),
         ("fair+nope", "unknown planner \"nope\""),
         ("fair+fixed[xp=1]", "unknown parameter \"xp\""),
+        // A partition branch asked of a model that has none.
+        (
+            "mpda[model=mpda-tpch-batch20,partition=true]",
+            "partition=true needs a model trained with a partition branch",
+        ),
+        (
+            "mpda[partition=maybe]",
+            "partition=maybe must be true or false",
+        ),
     ] {
         let (code, err) = mpda(&["eval", "--config", c, "-s", spec, "--seeds", "1"]);
         assert_ne!(code, 0, "{spec} should fail");

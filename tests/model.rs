@@ -644,3 +644,162 @@ fn the_job_memo_equals_a_full_recompute_on_whole_episodes() {
         assert_eq!(full.memo_counts(), None);
     }
 }
+
+/// MPDA's partition branch (`model::partition`): on a skewed cluster, its rows cover
+/// exactly the stages whose partitions may still change, each a distribution; the host
+/// forward pass matches Burn's; the chosen levels become re-cuts the simulator accepts;
+/// and the learner scores a rollout's actions, partition choices included, as the rollout
+/// did (the first PPO step's ratio is 1).
+#[test]
+fn the_partition_branch_recuts_shuffles_and_learns_from_what_it_did() {
+    use mpda::model::host::FastPolicy;
+    use mpda::model::{decode_part, infer};
+    use mpda::rl::dist::Solo;
+    use mpda::rl::learner::{Learner, Sample, StepSettings, rescore};
+    use mpda::rl::rollout::{EpisodePlan, rollout_host};
+    use mpda::sim::{Action, driver};
+
+    let dev = Device::flex();
+    let mut cfg = PolicyConfig::mpda();
+    cfg.input_features = 11;
+    cfg.levels = 12;
+    cfg.partition_levels = Some(mpda::model::partition::default_levels());
+    cfg.validate().unwrap();
+    let sim = SimConfig {
+        cluster: Some(
+            toml::from_str("preset = \"dscs\"\n[data]\nzipf = 1.2\n[memory]\nenabled = true")
+                .unwrap(),
+        ),
+        ..SimConfig::default()
+    };
+    let policy = cfg.init(&dev);
+    let mut fast = FastPolicy::new(&policy, &cfg);
+    let mut env = Env::new(sim.clone()).unwrap();
+    let mut obs = Observation::default();
+    let (mut compared, mut recuts, mut decisions) = (0, 0, 0);
+    let mut actions = Vec::new();
+    for seed in 0..4u64 {
+        let jobs: Vec<JobArrival> = common::random_jobs(3, 20 + seed)
+            .into_iter()
+            .map(|job| JobArrival { job, arrival_ms: 0 })
+            .collect();
+        env.reset(&jobs, seed).unwrap();
+        while driver::next_decision(&mut env, &mut obs, None, &mut |_| {}).unwrap() {
+            decisions += 1;
+            let mut h = HostBatch::default();
+            h.push_for(&obs, &cfg);
+            assert_eq!(h.valid_parts.len(), obs.schedulable.len());
+            let out = infer(&policy, &h, cfg.needs(), &dev);
+            let u = (decisions as f64 * 0.618_034) % 1.0;
+            let d = fast.decide(&h, Choice::Sample(u, 1.0 - u));
+            let burn = out.part_logp_of(&h, d.valid_index).to_vec();
+            let host = fast.part_logp(&h, d.valid_index).to_vec();
+            let eligible = obs.stage_data[d.stage].partitionable;
+            assert_eq!(
+                host.is_empty(),
+                !eligible,
+                "rows iff the stage may be re-cut"
+            );
+            assert_eq!(host.len(), burn.len());
+            for (a, b) in host.iter().zip(&burn) {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "partition level: host {a} vs Burn {b}"
+                );
+            }
+            if let Some(p) = decode_part(&host, false, || 1.0 - u) {
+                let mass: f64 = host.iter().map(|&l| f64::from(l).exp()).sum();
+                assert!((mass - 1.0).abs() < 1e-4, "level mass {mass}");
+                compared += 1;
+                actions.clear();
+                cfg.partition_actions(&obs, d.stage, p, &mut actions);
+                for &a in &actions {
+                    assert!(a.repartitions(), "{a:?}");
+                    env.step(a).unwrap();
+                    recuts += 1;
+                }
+            }
+            env.step(Action::Schedule {
+                stage: obs.stages[d.stage].id,
+                limit: d.limit,
+            })
+            .unwrap();
+        }
+    }
+    assert!(compared >= 10, "only {compared} partition decisions");
+    assert!(
+        recuts > 0,
+        "no level re-cut a stage in {compared} decisions"
+    );
+    assert!(
+        compared < decisions,
+        "every decision was a partition decision"
+    );
+
+    // The rollout's own log-probabilities, partition choices included, are what the
+    // learner computes from the stored batch: the first step's approximate KL is ~0.
+    let plans: Vec<EpisodePlan> = (0..3u64)
+        .map(|i| EpisodePlan {
+            env_seed: i,
+            jobs: common::random_jobs(3, 40 + i)
+                .into_iter()
+                .map(|job| JobArrival { job, arrival_ms: 0 })
+                .collect(),
+            max_time_ms: None,
+            sample_seed: 100 + i,
+            sequence: i as usize,
+        })
+        .collect();
+    let mut learner = Learner::new(cfg.clone(), &dev);
+    let acting = FastPolicy::new(&learner.inference_policy(), &cfg);
+    let trajs = rollout_host(&acting, &cfg, &sim, &plans, false).unwrap();
+    let parts: usize = trajs
+        .iter()
+        .map(|t| t.taken.iter().filter(|k| k.part > 0).count())
+        .sum();
+    assert!(parts > 0, "the rollouts made no partition choice");
+    let samples: Vec<Sample> = trajs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            (0..t.len()).map(move |s| Sample {
+                traj: i as u32,
+                step: s as u32,
+                advantage: 1.0,
+                target: 0.0,
+            })
+        })
+        .collect();
+    // Decision by decision, to the forward passes' rounding.
+    let again = rescore(&learner.inference_policy(), &cfg, &dev, &trajs, &samples);
+    for (smp, got) in samples.iter().zip(&again) {
+        let t = &trajs[smp.traj as usize];
+        let was = t.logp[smp.step as usize];
+        assert!(
+            (got - was).abs() < 5e-5,
+            "decision {smp:?} ({:?}): rollout {was}, learner {got}",
+            t.taken[smp.step as usize]
+        );
+    }
+    let stats = learner
+        .step(
+            &trajs,
+            &samples,
+            &StepSettings {
+                algorithm: mpda::rl::config::Algorithm::Ppo,
+                lr: 1e-3,
+                entropy: 0.01,
+                clip: 0.2,
+                value_coef: 0.5,
+                max_grad_norm: 0.5,
+                shards: 1,
+            },
+            &Solo,
+        )
+        .unwrap();
+    assert!(
+        stats.approx_kl.abs() < 1e-4 && stats.clip_fraction == 0.0,
+        "the learner's log-probabilities differ from the rollout's: {stats:?}"
+    );
+    assert!(stats.grad_norm > 0.0);
+}

@@ -265,6 +265,36 @@ fn bad_experiment_files_name_the_file_and_the_field() {
         &error_of(&experiment_text("gantt = [\"tetris\"]", "")),
         &["bad.toml", "run.gantt[0]", "tetris"],
     );
+    assert_names(
+        &error_of(&experiment_text(
+            "comparisons = [[\"fifo\", \"random\"]]",
+            "",
+        )),
+        &["bad.toml", "run.comparisons[0][1]", "random"],
+    );
+}
+
+/// `run.comparisons`: a pair whose reference is the baseline gives exactly the baseline's
+/// ratio and interval (same resamples), and another pair its own ratio of means.
+#[test]
+fn extra_comparisons_are_paired_ratios_like_the_baselines() {
+    let exp = load(&experiment_text(
+        "comparisons = [[\"fifo\", \"fair\"], [\"fifo\", \"sjf-cp\"]]",
+        "",
+    ));
+    let res = exp.run(&|| {}).unwrap();
+    let s = &res.settings[0];
+    assert_eq!(s.comparisons.len(), 2);
+    assert_eq!(s.comparisons[0].ratio, s.ratio_to_baseline[1]);
+    let mean = |i: usize| s.schedulers[i].mean_avg_jct_s;
+    let c = &s.comparisons[1];
+    assert_eq!(
+        (c.scheduler.as_str(), c.reference.as_str()),
+        ("fifo", "sjf-cp")
+    );
+    assert!((c.ratio.ratio - mean(1) / mean(2)).abs() < 1e-12);
+    assert!(c.ratio.low <= c.ratio.ratio && c.ratio.ratio <= c.ratio.high);
+    assert_ne!(c.ratio, s.ratio_to_baseline[1]);
 }
 
 #[test]

@@ -275,6 +275,23 @@ fn bad_training_configs_are_clear_errors() {
             "algorithm = \"ppo\"\nbogus = 1",
             "bogus",
         ),
+        // The partition branch re-cuts shuffles on Spark's engine only, and its levels
+        // must parse and not repeat.
+        (
+            "seed = 3\n",
+            "seed = 3\npartition = true\n",
+            "model.partition",
+        ),
+        (
+            "seed = 3\n",
+            "seed = 3\npartition_levels = [\"keep\", \"slots*0\"]\n",
+            "slots*0",
+        ),
+        (
+            "seed = 3\n",
+            "seed = 3\npartition_levels = [\"split\", \"split\"]\n",
+            "partition_levels[1]",
+        ),
     ];
     for (from, to, needle) in cases {
         assert!(good.contains(from), "{from}");

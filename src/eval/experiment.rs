@@ -79,6 +79,11 @@ pub struct RunConfig {
     /// The scheduler that ratios are taken against; must be one of `schedulers`.
     #[serde(default = "default_baseline")]
     pub baseline: String,
+    /// More paired ratios, beyond the baseline's: `[scheduler, reference]` pairs, both
+    /// among `schedulers`; each gets mean(scheduler) / mean(reference) with its 95% paired
+    /// interval, per setting (e.g. a learned planner against DSCS and against AQE).
+    #[serde(default)]
+    pub comparisons: Vec<[String; 2]>,
     /// Decima's "opt. weighted fair": α swept on training seeds, reported on test seeds.
     #[serde(default)]
     pub tune_weighted_fair: Option<TuneConfig>,
@@ -310,6 +315,8 @@ pub struct Experiment {
     pub settings: Vec<Setting>,
     entries: Vec<Entry>,
     baseline: usize,
+    /// `run.comparisons` as indices into `entries`.
+    comparisons: Vec<[usize; 2]>,
     gantt: Option<Vec<String>>,
 }
 
@@ -322,10 +329,21 @@ pub struct SettingResult {
     pub schedulers: Vec<SchedulerResult>,
     /// Per scheduler, mean average JCT over the baseline's, with a 95% paired interval.
     pub ratio_to_baseline: Vec<RatioCi>,
+    /// `run.comparisons`, in order.
+    pub comparisons: Vec<Comparison>,
     /// Poisson arrivals: the load as the baseline serves it (see [`measured_load`]).
     pub load: Option<f64>,
     #[serde(skip)]
     pub gantt: Vec<GanttRun>,
+}
+
+/// One of `run.comparisons` in one setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub scheduler: String,
+    pub reference: String,
+    /// Mean average JCT of `scheduler` over `reference`'s, with a 95% paired interval.
+    pub ratio: RatioCi,
 }
 
 /// One recorded episode for a Gantt chart.
@@ -458,6 +476,23 @@ impl Experiment {
                     format!("\"{}\" is not one of run.schedulers", cfg.run.baseline),
                 )
             })?;
+        let mut comparisons = Vec::new();
+        for (i, pair) in cfg.run.comparisons.iter().enumerate() {
+            let mut at = [0; 2];
+            for (k, name) in pair.iter().enumerate() {
+                let label = canonical(name);
+                at[k] = entries
+                    .iter()
+                    .position(|e| e.label == label)
+                    .ok_or_else(|| {
+                        field(
+                            &format!("run.comparisons[{i}][{k}]"),
+                            format!("\"{name}\" is not one of run.schedulers"),
+                        )
+                    })?;
+            }
+            comparisons.push(at);
+        }
         let gantt = match &cfg.run.gantt {
             None => None,
             Some(list) => {
@@ -492,6 +527,7 @@ impl Experiment {
             settings,
             entries,
             baseline,
+            comparisons,
             gantt,
         })
     }
@@ -593,6 +629,20 @@ impl Experiment {
                 run.bootstrap_resamples,
                 run.bootstrap_seed.wrapping_add(k as u64),
             );
+            let comparisons = self
+                .comparisons
+                .iter()
+                .map(|&[a, b]| Comparison {
+                    scheduler: self.entries[a].label.clone(),
+                    reference: self.entries[b].label.clone(),
+                    ratio: paired_ratio_ci(
+                        &[&avg[a]],
+                        &avg[b],
+                        run.bootstrap_resamples,
+                        run.bootstrap_seed.wrapping_add(k as u64),
+                    )[0],
+                })
+                .collect();
             let gantt = if k == 0 {
                 self.gantt_runs(&sim, &refs, &results, &test[0])?
             } else {
@@ -606,6 +656,7 @@ impl Experiment {
                 alpha_sweep,
                 schedulers: results,
                 ratio_to_baseline,
+                comparisons,
                 load,
                 gantt,
             });

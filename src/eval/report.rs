@@ -163,6 +163,7 @@ fn results_json(exp: &Experiment, res: &ExperimentResult) -> serde_json::Value {
                 .collect();
             json!({
                 "setting": s.setting,
+                "comparisons": s.comparisons,
                 "load": s.load,
                 "alpha_sweep": s.alpha_sweep,
                 "schedulers": schedulers,
@@ -548,6 +549,21 @@ fn setting_section(
             r.mean_decisions,
             ratio_cell(ratio)
         );
+    }
+    if !s.comparisons.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n| scheduler | against | mean avg JCT ratio [95% paired CI] |\n|---|---|---:|"
+        );
+        for c in &s.comparisons {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                c.scheduler,
+                c.reference,
+                ratio_cell(&c.ratio)
+            );
+        }
     }
     spark_table(md, s);
     let unfinished: usize = s

@@ -6,6 +6,8 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::partition::{self, PART_FEATURES};
+use super::policy::PolicyConfig;
 use crate::sim::Observation;
 
 /// Decima's five node features, MPDA's in- and out-degree, then four features of Spark's
@@ -103,6 +105,14 @@ pub struct HostBatch {
     pub pair_level: Vec<u32>,
     /// Per job: range into the pairs (empty for jobs with no schedulable stage).
     pub job_pairs: Vec<(u32, u32)>,
+    /// Rows of the partition head (models with `partition_levels`): per row, the batch
+    /// index of its valid node (into `valid_nodes`), and its level's features
+    /// (`[rows * PART_FEATURES]`), valid node after valid node, levels in the model's order.
+    pub part_valid: Vec<i64>,
+    pub part_x: Vec<f32>,
+    /// Per valid node: range into the partition rows (empty when the stage gets no
+    /// partition decision). Empty altogether for models without the branch.
+    pub valid_parts: Vec<(u32, u32)>,
 }
 
 impl HostBatch {
@@ -127,6 +137,9 @@ impl HostBatch {
         self.pair_job.clear();
         self.pair_level.clear();
         self.job_pairs.clear();
+        self.part_valid.clear();
+        self.part_x.clear();
+        self.valid_parts.clear();
     }
 
     pub fn nodes(&self) -> usize {
@@ -200,6 +213,28 @@ impl HostBatch {
         }
     }
 
+    /// Appends one observation as a new graph for `cfg`'s heads: its limit levels and, for
+    /// a model with a partition branch, the partition rows of its eligible stages.
+    pub fn push_for(&mut self, obs: &Observation, cfg: &PolicyConfig) {
+        self.push(obs, cfg.levels as u32);
+        let Some(levels) = &cfg.partition_levels else {
+            return;
+        };
+        for &s in &obs.schedulable {
+            let at = self.part_valid.len() as u32;
+            let v = self.valid_parts.len() as i64;
+            if partition::eligible(obs, s as usize) {
+                for &level in levels {
+                    self.part_valid.push(v);
+                    self.part_x
+                        .extend_from_slice(&partition::level_features(obs, s as usize, level));
+                }
+            }
+            self.valid_parts
+                .push((at, self.part_valid.len() as u32 - at));
+        }
+    }
+
     /// Appends graph `g` of `src` as a new graph: how training gathers a minibatch of stored
     /// decisions without rebuilding them from observations.
     pub fn extend_graph(&mut self, src: &HostBatch, g: usize) {
@@ -240,8 +275,11 @@ impl HostBatch {
         self.edge_parent
             .extend(src.edge_parent[edges].iter().map(|&v| v + node_shift));
         let valid = v0 as usize..(v0 + vn) as usize;
-        self.valid_nodes
-            .extend(src.valid_nodes[valid].iter().map(|&v| v + node_shift));
+        self.valid_nodes.extend(
+            src.valid_nodes[valid.clone()]
+                .iter()
+                .map(|&v| v + node_shift),
+        );
         self.valid_node_graph
             .extend(std::iter::repeat_n(gi, vn as usize));
         self.job_x
@@ -260,6 +298,19 @@ impl HostBatch {
             self.pair_job
                 .extend(src.pair_job[rows.clone()].iter().map(|&j| j + job_shift));
             self.pair_level.extend_from_slice(&src.pair_level[rows]);
+        }
+        if !src.valid_parts.is_empty() {
+            let shift = self.valid_parts.len() as i64 - i64::from(v0);
+            for &(r0, rn) in &src.valid_parts[valid.clone()] {
+                let at = self.part_valid.len() as u32;
+                let rows = r0 as usize..(r0 + rn) as usize;
+                self.part_valid
+                    .extend(src.part_valid[rows.clone()].iter().map(|&v| v + shift));
+                self.part_x.extend_from_slice(
+                    &src.part_x[rows.start * PART_FEATURES..rows.end * PART_FEATURES],
+                );
+                self.valid_parts.push((at, rn));
+            }
         }
     }
 
@@ -362,6 +413,8 @@ pub struct GraphTensors {
     pub pair_job: Tensor<1, Int>,
     /// `[pairs, 1]`: level / 50.
     pub pair_level: Tensor<2>,
+    /// The partition rows (`HostBatch::part_valid`, `part_x`), when the batch has any.
+    pub parts: Option<(Tensor<1, Int>, Tensor<2>)>,
 }
 
 impl GraphTensors {
@@ -431,6 +484,12 @@ impl GraphTensors {
             valid_node_graph: ints(&h.valid_node_graph, dev),
             pair_job: ints(&h.pair_job, dev),
             pair_level: floats(&levels, [levels.len(), 1], dev),
+            parts: (!h.part_valid.is_empty()).then(|| {
+                (
+                    ints(&h.part_valid, dev),
+                    floats(&h.part_x, [h.part_valid.len(), PART_FEATURES], dev),
+                )
+            }),
         }
     }
 }

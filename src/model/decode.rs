@@ -86,6 +86,32 @@ pub fn decode(
     }
 }
 
+/// The partition branch's choice for a stage: an index into the model's
+/// `partition_levels`, with its log-probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartChoice {
+    pub level: usize,
+    pub logp: f32,
+}
+
+/// Picks a partition level from a stage's level log-probabilities (empty: the stage gets
+/// no partition decision). `uniform` is called only when there is a choice to sample, so
+/// a model without the branch draws exactly the random numbers it always did.
+pub fn decode_part(
+    logp: &[f32],
+    greedy: bool,
+    uniform: impl FnOnce() -> f64,
+) -> Option<PartChoice> {
+    if logp.is_empty() {
+        return None;
+    }
+    let level = pick(logp, (!greedy).then(uniform));
+    Some(PartChoice {
+        level,
+        logp: logp[level],
+    })
+}
+
 /// The policy's outputs for every graph of a batch, read back to the host: what
 /// [`decode`] reads.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +122,21 @@ pub struct HostOutput {
     pub limit_logp: Vec<f32>,
     /// Per graph, for designs with a critic.
     pub value: Option<Vec<f32>>,
+    /// Per partition row (`HostBatch::part_valid`); empty without any.
+    pub part_logp: Vec<f32>,
+}
+
+impl HostOutput {
+    /// The partition levels' log-probabilities of valid node `valid` of `batch` (empty
+    /// when it gets no partition decision).
+    pub fn part_logp_of(&self, batch: &HostBatch, valid: usize) -> &[f32] {
+        match batch.valid_parts.get(valid) {
+            Some(&(r0, rn)) if !self.part_logp.is_empty() => {
+                &self.part_logp[r0 as usize..(r0 + rn) as usize]
+            }
+            _ => &[],
+        }
+    }
 }
 
 /// One batched forward pass of `policy` on `device` over `batch`, read back to the host:
@@ -118,5 +159,6 @@ pub fn infer(
         stage_logp: host(out.stage_logp),
         limit_logp: host(out.limit_logp),
         value: out.value.map(host),
+        part_logp: out.part_logp.map(host).unwrap_or_default(),
     }
 }

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod encoder;
 pub mod host;
 pub mod layers;
+pub mod partition;
 pub mod policy;
 pub mod scheduler;
 pub mod segment;
@@ -17,7 +18,7 @@ pub mod segment;
 use std::str::FromStr;
 
 pub use burn::tensor::Device;
-pub use decode::{Choice, Decision, HostOutput, decode, infer};
+pub use decode::{Choice, Decision, HostOutput, PartChoice, decode, decode_part, infer};
 pub use policy::{ModelError, Policy, PolicyConfig, PolicyOutput, load, save};
 
 /// Where models run.

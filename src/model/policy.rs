@@ -17,6 +17,7 @@ use super::encoder::{DecimaEncoder, GatEncoder, GcnEncoder};
 use super::host::HostWeights;
 use super::host::encoder::HostEncoder;
 use super::layers::{Activation, GruCell, Mlp};
+use super::partition::{PART_FEATURES, PartitionLevel};
 use super::segment::{segment_log_softmax, segment_sum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +78,10 @@ pub struct PolicyConfig {
     pub levels: usize,
     /// Seed of the parameter initialisation.
     pub seed: u64,
+    /// MPDA's optional third branch (`model::partition`): the levels its head scores when
+    /// a shuffle stage is first given slots. Absent: no branch (every model saved before
+    /// it existed).
+    pub partition_levels: Option<Vec<PartitionLevel>>,
 }
 
 impl PolicyConfig {
@@ -101,6 +106,7 @@ impl PolicyConfig {
             critic_hidden: vec![64, 64],
             levels: 50,
             seed: 0,
+            partition_levels: None,
         }
     }
 
@@ -125,6 +131,7 @@ impl PolicyConfig {
             critic_hidden: vec![],
             levels: 50,
             seed: 0,
+            partition_levels: None,
         }
     }
 
@@ -149,6 +156,7 @@ impl PolicyConfig {
             critic_hidden: vec![32, 16],
             levels: 50,
             seed: 0,
+            partition_levels: None,
         }
     }
 
@@ -175,6 +183,9 @@ impl PolicyConfig {
         if self.encoder == EncoderKind::Gat && self.heads == 0 {
             return Err("a GAT needs at least one head".into());
         }
+        if let Some(levels) = &self.partition_levels {
+            super::partition::validate_levels(levels)?;
+        }
         Ok(())
     }
 
@@ -193,6 +204,24 @@ impl PolicyConfig {
     pub fn init(&self, dev: &Device) -> Policy {
         Policy::new(self, dev)
     }
+
+    /// Appends to `out` the simulator's actions for the partition branch's choice `part`
+    /// on stage `s` of `obs` (none when it changes nothing or the model has no branch).
+    pub fn partition_actions(
+        &self,
+        obs: &crate::sim::Observation,
+        s: usize,
+        part: super::PartChoice,
+        out: &mut Vec<crate::sim::Action>,
+    ) {
+        if let Some(&level) = self
+            .partition_levels
+            .as_ref()
+            .and_then(|l| l.get(part.level))
+        {
+            super::partition::level_actions(obs, s, level, out);
+        }
+    }
 }
 
 #[derive(Module, Debug)]
@@ -206,6 +235,8 @@ pub struct Policy {
     stage_head: Mlp,
     limit_head: Mlp,
     critic: Option<Mlp>,
+    /// The partition branch's head, scoring (stage, level) rows.
+    partition_head: Option<Mlp>,
     #[module(skip)]
     input_features: usize,
     #[module(skip)]
@@ -222,6 +253,9 @@ pub struct PolicyOutput {
     pub limit_logp: Tensor<1>,
     /// `[graphs]`: the critic's value, if the design has one.
     pub value: Option<Tensor<1>>,
+    /// `[partition rows]`: log-probability of each level within its stage, for a model
+    /// with a partition branch and a batch with partition rows.
+    pub part_logp: Option<Tensor<1>>,
 }
 
 /// Initialises every parameter from a generator seeded by the config, in the module's
@@ -325,6 +359,10 @@ impl Policy {
                     dev,
                 )
             }),
+            partition_head: cfg
+                .partition_levels
+                .as_ref()
+                .map(|_| Mlp::logits(node_in + 2 * d + PART_FEATURES, &cfg.head_hidden, act, dev)),
             input_features: f,
             job_summary: cfg.job_summary,
         };
@@ -378,6 +416,18 @@ impl Policy {
             1,
         )
         .select(0, t.valid_nodes.clone());
+        let part_logp = match (&self.partition_head, &t.parts) {
+            (Some(head), Some((valid, x))) => {
+                let rows = Tensor::cat(
+                    vec![node_rows.clone().select(0, valid.clone()), x.clone()],
+                    1,
+                );
+                let logp = segment_log_softmax(head.forward(rows), valid.clone(), valid_count(t));
+                let r = logp.dims()[0];
+                Some(logp.reshape([r]))
+            }
+            _ => None,
+        };
         let stage_logits = self.stage_head.forward(node_rows);
         let stage_logp = segment_log_softmax(stage_logits, t.valid_node_graph.clone(), t.graphs);
         let job_rows = Tensor::cat(
@@ -418,6 +468,7 @@ impl Policy {
             stage_logp: stage_logp.reshape([v]),
             limit_logp: limit_logp.reshape([p]),
             value,
+            part_logp,
         }
     }
 
@@ -439,8 +490,14 @@ impl Policy {
             stage_head: self.stage_head.host(),
             limit_head: self.limit_head.host(),
             critic: self.critic.as_ref().map(Mlp::host),
+            partition_head: self.partition_head.as_ref().map(Mlp::host),
         }
     }
+}
+
+/// Valid nodes of a batch on a device.
+fn valid_count(t: &GraphTensors) -> usize {
+    t.valid_nodes.dims()[0]
 }
 
 #[derive(Debug, Error)]

@@ -10,7 +10,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::batch::HostBatch;
 use super::host::FastPolicy;
-use super::{Backend, Choice, Policy, PolicyConfig, decode, infer};
+use super::{Backend, Choice, Policy, PolicyConfig, decode, decode_part, infer};
 use crate::sched::{SchedError, Scheduler, SchedulerFactory, SchedulerSpec};
 use crate::seed::{stream, stream_rng};
 use crate::sim::{Action, Observation};
@@ -49,6 +49,9 @@ pub struct LearnedScheduler {
     greedy: bool,
     rng: Pcg64Mcg,
     host: HostBatch,
+    /// The rest of a decision that the partition branch made several actions (re-cuts,
+    /// then the stage and limit), last first.
+    pending: Vec<Action>,
 }
 
 impl LearnedScheduler {
@@ -73,6 +76,7 @@ impl LearnedScheduler {
             greedy,
             rng: Pcg64Mcg::seed_from_u64(0),
             host: HostBatch::default(),
+            pending: Vec::new(),
         }
     }
 }
@@ -84,34 +88,65 @@ impl Scheduler for LearnedScheduler {
 
     fn reset(&mut self, seed: u64) {
         self.rng = stream_rng(seed, stream::LEARNED_ACTIONS);
+        self.pending.clear();
     }
 
     fn decide(&mut self, obs: &Observation) -> Action {
         if obs.schedulable.is_empty() {
             return obs.idle();
         }
+        // A re-cut takes no slot and no time, so the rest of the decision still applies;
+        // the stage is checked anyway, in case a driver stepped the simulator between.
+        match self.pending.pop() {
+            Some(Action::Schedule { stage, .. })
+                if !obs
+                    .schedulable
+                    .iter()
+                    .any(|&s| obs.stages[s as usize].id == stage) =>
+            {
+                self.pending.clear();
+            }
+            Some(a) => return a,
+            None => {}
+        }
         self.host.clear();
-        self.host.push(obs, self.cfg.levels as u32);
+        self.host.push_for(obs, &self.cfg);
         let choice = if self.greedy {
             Choice::Greedy
         } else {
             Choice::Sample(self.rng.random(), self.rng.random())
         };
-        let (stage, limit) = match &mut self.engine {
+        let (greedy, rng) = (self.greedy, &mut self.rng);
+        let (stage, limit, part) = match &mut self.engine {
             Engine::Fast(fast) => {
                 let d = fast.decide(&self.host, choice);
-                (d.stage, d.limit)
+                let part = decode_part(fast.part_logp(&self.host, d.valid_index), greedy, || {
+                    rng.random()
+                });
+                (d.stage, d.limit, part)
             }
             Engine::Burn(policy, device) => {
                 let out = infer(policy, &self.host, self.cfg.needs(), device);
                 let d = decode(&self.host, &out.stage_logp, &out.limit_logp, 0, choice);
-                (d.stage, d.limit)
+                let part = decode_part(out.part_logp_of(&self.host, d.valid_index), greedy, || {
+                    rng.random()
+                });
+                (d.stage, d.limit, part)
             }
         };
-        Action::Schedule {
+        let schedule = Action::Schedule {
             stage: obs.stages[stage].id,
             limit,
+        };
+        self.pending.push(schedule);
+        if let Some(p) = part {
+            let at = self.pending.len();
+            self.cfg.partition_actions(obs, stage, p, &mut self.pending);
+            self.pending[at..].reverse();
         }
+        self.pending
+            .pop()
+            .expect("the decision has its schedule action")
     }
 }
 
@@ -134,10 +169,12 @@ fn model_path(name: &str) -> PathBuf {
 }
 
 impl LearnedFactory {
-    /// `mpda[model=PATH|NAME, greedy=true|false]` (sampled by default, as Decima evaluates);
-    /// without `model`, an untrained model of the preset, initialised with `seed` (default 0).
+    /// `mpda[model=PATH|NAME, greedy=true|false, partition=true|false]` (sampled by
+    /// default, as Decima evaluates; `partition=false` turns a model's partition branch
+    /// off); without `model`, an untrained model of the preset, initialised with `seed`
+    /// (default 0).
     pub fn from_spec(spec: &SchedulerSpec, backend: Backend) -> Result<Self, SchedError> {
-        spec.allow(&["model", "greedy", "seed"])?;
+        spec.allow(&["model", "greedy", "seed", "partition"])?;
         let err = |msg: String| SchedError::Spec {
             spec: spec.to_string(),
             msg,
@@ -163,6 +200,15 @@ impl LearnedFactory {
                 (cfg.init(&device), cfg)
             }
         };
+        let mut cfg = cfg;
+        if !spec.get_bool("partition", true)? {
+            // The stage and limit heads alone: the branch's ablation.
+            cfg.partition_levels = None;
+        } else if spec.params.contains_key("partition") && cfg.partition_levels.is_none() {
+            return Err(err(
+                "partition=true needs a model trained with a partition branch".into(),
+            ));
+        }
         Ok(Self::from_policy(
             policy,
             cfg,

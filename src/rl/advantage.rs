@@ -236,7 +236,8 @@ mod tests {
                 crate::rl::rollout::Taken {
                     valid: 0,
                     job: 0,
-                    level: 0
+                    level: 0,
+                    part: 0,
                 };
                 times.len()
             ],

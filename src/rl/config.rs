@@ -53,6 +53,15 @@ pub struct ModelSettings {
     /// Needs an MPDA-style preset (7 features); meant for a `[sim.cluster]`.
     #[serde(default)]
     pub spark_features: bool,
+    /// MPDA's third action branch (`model::partition`): when a shuffle stage is first
+    /// given slots, choose its partition count or a skew split. `true` uses the default
+    /// levels (keep, 1, 2, 4 and 8 waves of the cluster's slots, split); needs Spark's
+    /// engine (`[sim.cluster]`).
+    #[serde(default)]
+    pub partition: bool,
+    /// The branch's levels ("keep", "split", "slots*F"), instead of the default ones;
+    /// implies `partition`.
+    pub partition_levels: Option<Vec<crate::model::partition::PartitionLevel>>,
 }
 
 impl ModelSettings {
@@ -97,6 +106,13 @@ impl ModelSettings {
                 ));
             }
             c.input_features = crate::model::batch::NODE_FEATURES;
+        }
+        if self.partition || self.partition_levels.is_some() {
+            c.partition_levels = Some(
+                self.partition_levels
+                    .clone()
+                    .unwrap_or_else(crate::model::partition::default_levels),
+            );
         }
         c.validate().map_err(|m| format!("model: {m}"))?;
         Ok(c)
@@ -316,6 +332,12 @@ impl Config for TrainConfig {
             .model
             .policy_config(self.sim.slots())
             .map_err(|m| FieldError::new("model", m))?;
+        if policy.partition_levels.is_some() && self.sim.cluster.is_none() {
+            return Err(FieldError::new(
+                "model.partition",
+                "the partition branch re-cuts shuffles on Spark's engine: add a [sim.cluster] section",
+            ));
+        }
         self.workload.validate().map_err(|e| e.within("workload"))?;
         if self.workload.arrivals.is_none() {
             return Err(FieldError::new(

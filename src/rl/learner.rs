@@ -262,6 +262,114 @@ impl ModuleVisitor for AddGrads<'_> {
     }
 }
 
+/// The policy's view of stored decisions: each sample's action log-probability (stage,
+/// limit and, where one was chosen, partition level) and the entropy of the distributions
+/// it was drawn from, from one forward pass over the samples' graphs (gathered into `mb`).
+struct Scored {
+    logp: Tensor<1>,
+    /// `[n, 1]`: per sample, Σ p log p over its stage, limit and level choices.
+    neg_entropy: Tensor<2>,
+    value: Option<Tensor<1>>,
+}
+
+fn score(
+    policy: &Policy,
+    cfg: &PolicyConfig,
+    dev: &Device,
+    mb: &mut HostBatch,
+    trajs: &[Trajectory],
+    samples: &[Sample],
+) -> Scored {
+    mb.clear();
+    let n = samples.len();
+    let (mut stage_idx, mut pair_idx, mut job_idx) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    // The partition branch's choices: row, sample and valid node of each.
+    let (mut part_row, mut part_sample, mut part_node) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, smp) in samples.iter().enumerate() {
+        let t = &trajs[smp.traj as usize];
+        let step = smp.step as usize;
+        let g = mb.graphs;
+        let taken = t.taken[step];
+        mb.extend_graph_limits_of(&t.batch, step, Some(taken.job as usize));
+        let job = mb.graph_jobs[g].0 + taken.job;
+        let valid = mb.graph_valid[g].0 + taken.valid;
+        if taken.part > 0 {
+            part_row.push(i64::from(mb.valid_parts[valid as usize].0 + taken.part - 1));
+            part_sample.push(i as i64);
+            part_node.push(i64::from(valid));
+        }
+        stage_idx.push(i64::from(valid));
+        pair_idx.push(i64::from(mb.job_pairs[job as usize].0 + taken.level));
+        job_idx.push(i64::from(job));
+    }
+    let tensors = GraphTensors::new(mb, cfg.needs(), dev);
+    let out = policy.forward(&tensors);
+    let (v, p) = (out.stage_logp.dims()[0], out.limit_logp.dims()[0]);
+    let mut logp = out.stage_logp.clone().select(0, ints(stage_idx, dev))
+        + out.limit_logp.clone().select(0, ints(pair_idx, dev));
+    // Entropy of the stage choice plus that of the chosen job's limit choice.
+    let stage_plogp = out.stage_logp.clone().exp() * out.stage_logp.clone();
+    let limit_plogp = out.limit_logp.clone().exp() * out.limit_logp.clone();
+    let mut neg_entropy = segment_sum(
+        stage_plogp.reshape([v, 1]),
+        tensors.valid_node_graph.clone(),
+        n,
+    ) + segment_sum(
+        limit_plogp.reshape([p, 1]),
+        tensors.pair_job.clone(),
+        tensors.jobs,
+    )
+    .select(0, ints(job_idx, dev));
+    // The partition branch's term, for the samples that made a partition choice: its
+    // log-probability, and the entropy of the chosen stage's levels.
+    if let (Some(part_logp), Some((part_valid, _))) = (&out.part_logp, &tensors.parts)
+        && !part_row.is_empty()
+    {
+        let k = part_row.len();
+        let to_samples = ints(part_sample, dev);
+        logp = logp
+            + segment_sum(
+                part_logp
+                    .clone()
+                    .select(0, ints(part_row, dev))
+                    .reshape([k, 1]),
+                to_samples.clone(),
+                n,
+            )
+            .reshape([n]);
+        let r = part_logp.dims()[0];
+        let plogp = (part_logp.clone().exp() * part_logp.clone()).reshape([r, 1]);
+        let per_node = segment_sum(plogp, part_valid.clone(), v).select(0, ints(part_node, dev));
+        neg_entropy = neg_entropy + segment_sum(per_node, to_samples, n);
+    }
+    Scored {
+        logp,
+        neg_entropy,
+        value: out.value,
+    }
+}
+
+/// The log-probability `policy` gives each sample's stored action, as the learner computes
+/// it: what a rollout recorded must equal this under the policy that acted.
+pub fn rescore(
+    policy: &Policy,
+    cfg: &PolicyConfig,
+    dev: &Device,
+    trajs: &[Trajectory],
+    samples: &[Sample],
+) -> Vec<f32> {
+    let scored = score(policy, cfg, dev, &mut HostBatch::default(), trajs, samples);
+    scored
+        .logp
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 log-probabilities")
+}
+
 /// Forward and backward of one shard. Its loss is the shard's mean weighted by
 /// `weight` (its share of the minibatch), so the shards' gradients sum to the gradient
 /// of the whole minibatch's mean loss; its stats are weighted the same way.
@@ -276,52 +384,23 @@ fn shard_step(
     weight: f64,
     s: &StepSettings,
 ) -> (GradientsParams, StepStats) {
-    mb.clear();
     let n = samples.len();
-    let (mut stage_idx, mut pair_idx, mut job_idx) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let Scored {
+        logp,
+        neg_entropy,
+        value,
+    } = score(policy, cfg, dev, mb, trajs, samples);
+    let entropy = -neg_entropy.reshape([n]).mean();
     let (mut old, mut adv, mut target) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
     for smp in samples {
-        let t = &trajs[smp.traj as usize];
-        let step = smp.step as usize;
-        let g = mb.graphs;
-        let taken = t.taken[step];
-        mb.extend_graph_limits_of(&t.batch, step, Some(taken.job as usize));
-        let job = mb.graph_jobs[g].0 + taken.job;
-        stage_idx.push(i64::from(mb.graph_valid[g].0 + taken.valid));
-        pair_idx.push(i64::from(mb.job_pairs[job as usize].0 + taken.level));
-        job_idx.push(i64::from(job));
-        old.push(t.logp[step]);
+        old.push(trajs[smp.traj as usize].logp[smp.step as usize]);
         adv.push(smp.advantage);
         target.push(smp.target);
     }
-    let tensors = GraphTensors::new(mb, cfg.needs(), dev);
-    let out = policy.forward(&tensors);
-    let (v, p) = (out.stage_logp.dims()[0], out.limit_logp.dims()[0]);
-    let logp = out.stage_logp.clone().select(0, ints(stage_idx, dev))
-        + out.limit_logp.clone().select(0, ints(pair_idx, dev));
-    // Entropy of the stage choice plus that of the chosen job's limit choice.
-    let stage_plogp = out.stage_logp.clone().exp() * out.stage_logp.clone();
-    let limit_plogp = out.limit_logp.clone().exp() * out.limit_logp.clone();
-    let stage_ent = segment_sum(
-        stage_plogp.reshape([v, 1]),
-        tensors.valid_node_graph.clone(),
-        n,
-    );
-    let limit_ent = segment_sum(
-        limit_plogp.reshape([p, 1]),
-        tensors.pair_job.clone(),
-        tensors.jobs,
-    )
-    .select(0, ints(job_idx, dev));
-    let entropy = -(stage_ent + limit_ent).reshape([n]).mean();
     let old = floats(old, dev);
     let adv = floats(adv, dev);
     let log_ratio = logp.clone() - old;
@@ -338,7 +417,7 @@ fn shard_step(
     let mut loss = policy_loss.clone() - entropy.clone().mul_scalar(s.entropy);
     let mut value_loss = 0.0;
     if s.algorithm != Algorithm::Reinforce
-        && let Some(value) = out.value
+        && let Some(value) = value
     {
         let vl = (value - floats(target, dev)).powf_scalar(2.0).mean();
         value_loss = scalar(vl.clone().detach());

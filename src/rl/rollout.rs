@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::model::batch::{HostBatch, Needs};
 use crate::model::host::FastPolicy;
-use crate::model::{Choice, Policy, PolicyConfig, decode, infer};
+use crate::model::{Choice, PartChoice, Policy, PolicyConfig, decode, decode_part, infer};
 use crate::sim::{Action, Env, EpisodeStats, Observation, SimConfig, SimError, driver};
 use crate::workload::arrivals::JobSequence;
 
@@ -40,6 +40,15 @@ pub struct Taken {
     pub job: u32,
     /// Position among the job's valid levels.
     pub level: u32,
+    /// The partition branch's level plus one (an index into the model's
+    /// `partition_levels`); 0: the stage got no partition decision.
+    pub part: u32,
+}
+
+impl Taken {
+    fn of_part(part: Option<PartChoice>) -> u32 {
+        part.map_or(0, |p| p.level as u32 + 1)
+    }
 }
 
 /// Where a rollout's time went, seconds of thread time.
@@ -107,6 +116,31 @@ impl Trajectory {
     }
 }
 
+/// Applies a decision to `env`: the partition branch's re-cut first (it takes no slot, so
+/// the stage stays schedulable), then the stage and limit. Returns the reward of both.
+fn act(
+    env: &mut Env,
+    cfg: &PolicyConfig,
+    obs: &Observation,
+    stage: usize,
+    limit: u32,
+    part: Option<PartChoice>,
+) -> Result<f64, SimError> {
+    let mut reward = 0.0;
+    if let Some(p) = part {
+        let mut recuts = Vec::new();
+        cfg.partition_actions(obs, stage, p, &mut recuts);
+        for a in recuts {
+            reward += env.step(a)?.reward;
+        }
+    }
+    let step = env.step(Action::Schedule {
+        stage: obs.stages[stage].id,
+        limit,
+    })?;
+    Ok(reward + step.reward)
+}
+
 fn sample(rng: &mut Pcg64Mcg, greedy: bool) -> Choice {
     if greedy {
         Choice::Greedy
@@ -124,7 +158,6 @@ pub fn rollout_host(
     plans: &[EpisodePlan],
     greedy: bool,
 ) -> Result<Vec<Trajectory>, SimError> {
-    let levels = cfg.levels as u32;
     plans
         .par_iter()
         .map_init(
@@ -155,10 +188,13 @@ pub fn rollout_host(
                 while driver::next_decision(env, obs, plan.max_time_ms, &mut |r| t.reward(r))? {
                     t.times.simulation_s += lap(&mut clock);
                     single.clear();
-                    single.push(obs, levels);
+                    single.push_for(obs, cfg);
                     t.batch.extend_graph(&single, 0);
                     t.times.observation_s += lap(&mut clock);
                     let d = fast.decide(&single, sample(&mut rng, greedy));
+                    let part = decode_part(fast.part_logp(&single, d.valid_index), greedy, || {
+                        rng.random()
+                    });
                     let value = fast.value(&single);
                     t.record(
                         obs.time_ms,
@@ -166,16 +202,13 @@ pub fn rollout_host(
                             valid: d.valid_index as u32,
                             job: d.job as u32,
                             level: d.level_index as u32,
+                            part: Taken::of_part(part),
                         },
-                        d.logp,
+                        d.logp + part.map_or(0.0, |p| p.logp),
                         value,
                     );
                     t.times.inference_s += lap(&mut clock);
-                    let step = env.step(Action::Schedule {
-                        stage: obs.stages[d.stage].id,
-                        limit: d.limit,
-                    })?;
-                    t.reward(step.reward);
+                    t.reward(act(env, cfg, obs, d.stage, d.limit, part)?);
                 }
                 t.times.simulation_s += lap(&mut clock);
                 t.end_ms = env.now_ms();
@@ -209,7 +242,6 @@ pub fn rollout_batched(
     plans: &[EpisodePlan],
     greedy: bool,
 ) -> Result<Vec<Trajectory>, SimError> {
-    let levels = cfg.levels as u32;
     let needs: Needs = cfg.needs();
     let mut lanes: Vec<Lane> = plans
         .iter()
@@ -258,7 +290,7 @@ pub fn rollout_batched(
         shared.clear();
         for lane in lanes.iter_mut().filter(|l| l.waiting.is_some()) {
             lane.waiting = Some(shared.graphs);
-            shared.push(&lane.obs, levels);
+            shared.push_for(&lane.obs, cfg);
         }
         if shared.graphs == 0 {
             break;
@@ -280,6 +312,9 @@ pub fn rollout_batched(
                 g,
                 sample(&mut lane.rng, greedy),
             );
+            let part = decode_part(out.part_logp_of(&shared, d.valid_index), greedy, || {
+                lane.rng.random()
+            });
             let (v0, _) = shared.graph_valid[g];
             let (j0, _) = shared.graph_jobs[g];
             let (p0, _) = shared.job_pairs[d.job];
@@ -290,18 +325,16 @@ pub fn rollout_batched(
                     valid: (d.valid_index - v0 as usize) as u32,
                     job: (d.job - j0 as usize) as u32,
                     level: (d.pair - p0 as usize) as u32,
+                    part: Taken::of_part(part),
                 },
-                d.stage_logp + d.limit_logp,
+                d.stage_logp + d.limit_logp + part.map_or(0.0, |p| p.logp),
                 out.value.as_ref().map(|v| v[g]),
             );
             lane.traj.times.observation_s += observe_s / waiting;
             lane.traj.times.inference_s += infer_s / waiting + start.elapsed().as_secs_f64();
             let start = Instant::now();
-            let step = lane.env.step(Action::Schedule {
-                stage: lane.obs.stages[d.stage].id,
-                limit: d.limit,
-            })?;
-            lane.traj.reward(step.reward);
+            let reward = act(&mut lane.env, cfg, &lane.obs, d.stage, d.limit, part)?;
+            lane.traj.reward(reward);
             lane.traj.times.simulation_s += start.elapsed().as_secs_f64();
             Ok::<_, SimError>(())
         })?;

@@ -23,7 +23,9 @@ use crate::validate::{FieldError, in_range};
 
 pub use cluster::ClusterConfig;
 pub use env::{Env, Step};
-pub use observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
+pub use observation::{
+    HEAVY_TASKS, HostView, JobView, Observation, PoolView, StageData, StageView,
+};
 pub use reward::{Objective, RewardConfig};
 pub use stats::{EpisodeStats, EventCounts, SparkJobTotals, SparkTotals, TaskRecord, Wave};
 

@@ -41,6 +41,9 @@ pub struct Observation {
     pub hosts: Vec<HostView>,
 }
 
+/// How many of a stage's largest tasks an observation lists (`StageData::heavy`).
+pub const HEAVY_TASKS: usize = 8;
+
 /// What Spark's engine adds to a stage.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageData {
@@ -53,6 +56,16 @@ pub struct StageData {
     /// Index of its largest task: the one a skew-correcting scheduler splits
     /// (`Action::Split`).
     pub heavy_task: u32,
+    /// Bytes of that largest task.
+    pub max_task_bytes: f64,
+    /// Its `num_heavy` largest tasks (index, bytes), largest first: the ones a skew split
+    /// cuts.
+    pub heavy: [(u32, f64); HEAVY_TASKS],
+    pub num_heavy: u8,
+    /// A shuffle stage whose partitions may still change (`Action::Partition` or
+    /// `Action::Split`): none of its tasks started or holds a slot, and neither a planner
+    /// nor a scheduler re-cut it yet. What MPDA's partition branch acts on.
+    pub partitionable: bool,
 }
 
 /// A Spark pool as the FAIR scheduler sees it.

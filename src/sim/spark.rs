@@ -24,7 +24,9 @@ use std::sync::Arc;
 use super::cluster::{ClusterConfig, ClusterSpec, MAX_PREFS, REDUCER_PREF_FRACTION, Reoffer};
 use super::durations::{History, KeyTable, sample_duration};
 use super::env::Step;
-use super::observation::{HostView, JobView, Observation, PoolView, StageData, StageView};
+use super::observation::{
+    HEAVY_TASKS, HostView, JobView, Observation, PoolView, StageData, StageView,
+};
 use super::plan::{self, ClusterFacts, Key, PlanConfig, PlannerKind, StageInput};
 use super::reward::RewardBook;
 use super::stats::{
@@ -51,7 +53,7 @@ pub enum Locality {
 const NO_HOST: u16 = u16::MAX;
 const MB: f64 = 1_048_576.0;
 /// Most tasks a scheduler may give one stage by repartitioning or splitting.
-const MAX_STAGE_TASKS: u32 = 100_000;
+pub const MAX_STAGE_TASKS: u32 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -125,8 +127,10 @@ struct StageRt {
     submitted_ms: u64,
     bytes: f64,
     max_task_bytes: f64,
-    /// Index of its largest task (what a skew-correcting scheduler splits).
-    max_task: u32,
+    /// Its largest tasks, largest first (ties: lower index first), `num_heavy` of them:
+    /// what a skew-correcting scheduler splits.
+    heavy: [u32; HEAVY_TASKS],
+    num_heavy: u8,
     /// The data term: a task's sampled duration gains (or loses) the stage's time per
     /// byte for its bytes above (or below) `ref_bytes / ref_tasks`, the mean task of the
     /// stage as the trace measured it. Zero tasks: no term (measured per-task data, whose
@@ -927,12 +931,12 @@ impl SparkEnv {
     fn refresh_max(&mut self, s: StageId) {
         let st = &self.stages[s as usize];
         let tasks = &self.task_bytes[st.task_base as usize..(st.task_base + st.num_tasks) as usize];
-        let (max_task, max) = {
-            let i = argmax(tasks);
-            (i, tasks[i as usize])
-        };
+        let mut heavy = [0u32; HEAVY_TASKS];
+        let k = top_tasks(tasks, &mut heavy);
+        let max = tasks.get(heavy[0] as usize).copied().unwrap_or(0.0);
         let st = &mut self.stages[s as usize];
-        st.max_task = max_task;
+        st.heavy = heavy;
+        st.num_heavy = k as u8;
         st.max_task_bytes = max;
     }
 
@@ -1658,7 +1662,21 @@ impl SparkEnv {
                         0.0
                     },
                     locality_wait: st.locality_wait,
-                    heavy_task: st.max_task,
+                    heavy_task: st.heavy[0],
+                    max_task_bytes: st.max_task_bytes,
+                    heavy: {
+                        let mut h = [(0, 0.0); HEAVY_TASKS];
+                        for (o, &t) in h.iter_mut().zip(&st.heavy[..st.num_heavy as usize]) {
+                            *o = (t, self.task_bytes[(st.task_base + t) as usize]);
+                        }
+                        h
+                    },
+                    num_heavy: st.num_heavy,
+                    partitionable: !trace_stage.parents.is_empty()
+                        && !st.repartitioned
+                        && !st.done
+                        && st.dispatched == 0
+                        && st.granted == 0,
                 });
             }
             obs.jobs.push(JobView {
@@ -1814,14 +1832,25 @@ fn cluster_facts(spec: &ClusterSpec, slots: &[SlotRt], host_capacity: &[f64]) ->
 }
 
 /// Index of the largest value (the first of equals).
-fn argmax(v: &[f64]) -> u32 {
-    let mut best = 0;
+/// The indices of the (up to) `HEAVY_TASKS` largest values of `v` into `out`, largest
+/// first, ties to the lower index; returns how many.
+fn top_tasks(v: &[f64], out: &mut [u32; HEAVY_TASKS]) -> usize {
+    let mut k = 0;
     for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
+        if k == HEAVY_TASKS && x <= v[out[k - 1] as usize] {
+            continue;
         }
+        // Insert after every entry at least as large (earlier indices win ties).
+        let mut at = k.min(HEAVY_TASKS - 1);
+        while at > 0 && v[out[at - 1] as usize] < x {
+            at -= 1;
+        }
+        let end = k.min(HEAVY_TASKS - 1);
+        out.copy_within(at..end, at + 1);
+        out[at] = i as u32;
+        k = (k + 1).min(HEAVY_TASKS);
     }
-    best as u32
+    k
 }
 
 #[cfg(test)]
@@ -2491,7 +2520,7 @@ mod tests {
             let st = &env.stages[1];
             env.records()
                 .iter()
-                .filter(|r| r.stage == 1 && r.task == st.max_task)
+                .filter(|r| r.stage == 1 && r.task == st.heavy[0])
                 .map(|r| env.slots[r.executor as usize].host)
                 .next()
                 .unwrap()
@@ -2661,6 +2690,32 @@ mod tests {
                     "a reduce task without preference"
                 );
             }
+        }
+    }
+
+    /// The largest tasks a skew split cuts: largest first, ties to the lower index, at
+    /// most `HEAVY_TASKS`, and every one when a stage has fewer.
+    #[test]
+    fn the_heaviest_tasks_are_listed_largest_first() {
+        let mut out = [0u32; HEAVY_TASKS];
+        let v = [3.0, 9.0, 1.0, 9.0, 5.0, 0.0, 7.0, 2.0, 8.0, 4.0, 6.0, 9.5];
+        assert_eq!(top_tasks(&v, &mut out), HEAVY_TASKS);
+        assert_eq!(out, [11, 1, 3, 8, 6, 10, 4, 9]);
+        let mut out = [0u32; HEAVY_TASKS];
+        assert_eq!(top_tasks(&[2.0, 2.0, 5.0], &mut out), 3);
+        assert_eq!(out[..3], [2, 0, 1]);
+        assert_eq!(top_tasks(&[], &mut out), 0);
+        // Against a sort, on many random stages.
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        for n in 0..200usize {
+            let v: Vec<f64> = (0..n)
+                .map(|_| f64::from(rng.random_range(0..20u32)))
+                .collect();
+            let mut idx: Vec<u32> = (0..n as u32).collect();
+            idx.sort_by(|&a, &b| v[b as usize].total_cmp(&v[a as usize]).then(a.cmp(&b)));
+            let k = top_tasks(&v, &mut out);
+            assert_eq!(k, n.min(HEAVY_TASKS));
+            assert_eq!(out[..k], idx[..k], "{v:?}");
         }
     }
 }

@@ -24,6 +24,7 @@ mod memo;
 
 use super::batch::{HostBatch, JOB_FEATURES, LEVEL_SCALE, NODE_FEATURES};
 use super::decode::{Choice, pick};
+use super::partition::PART_FEATURES;
 use super::policy::{JobSummaryKind, Policy, PolicyConfig};
 use encoder::{EncoderScratch, HostEncoder};
 use layers::{HostGru, HostMlp};
@@ -41,6 +42,7 @@ pub struct HostWeights {
     pub stage_head: HostMlp,
     pub limit_head: HostMlp,
     pub critic: Option<HostMlp>,
+    pub partition_head: Option<HostMlp>,
 }
 
 /// Reused buffers of the summaries and heads (the encoder has its own).
@@ -55,6 +57,7 @@ struct Scratch {
     stage_logp: Vec<f32>,
     limit_logp: Vec<f32>,
     levels: Vec<u32>,
+    part_logp: Vec<f32>,
 }
 
 /// The policy's forward pass on the host, for one observation at a time.
@@ -68,6 +71,7 @@ pub struct FastPolicy {
     stage_head: HostMlp,
     limit_head: HostMlp,
     critic: Option<HostMlp>,
+    partition_head: Option<HostMlp>,
     enc: EncoderScratch,
     s: Scratch,
     /// Per-job embeddings and summaries kept between decisions (`memo.rs`); `None`: every
@@ -114,6 +118,7 @@ impl FastPolicy {
             stage_head,
             limit_head,
             critic,
+            partition_head,
         } = p.host();
         Self {
             cfg: cfg.clone(),
@@ -124,6 +129,7 @@ impl FastPolicy {
             stage_head,
             limit_head,
             critic,
+            partition_head,
             enc: EncoderScratch::default(),
             s: Scratch::default(),
             memo: Some(Box::default()),
@@ -224,13 +230,7 @@ impl FastPolicy {
         let s = &mut self.s;
         s.stage_logp.clear();
         for &v in &h.valid_nodes {
-            let (v, j) = (v as usize, h.node_job[v as usize] as usize);
-            s.row.clear();
-            s.row
-                .extend_from_slice(&h.x[v * NODE_FEATURES..v * NODE_FEATURES + f]);
-            s.row.extend_from_slice(&emb[v * d..(v + 1) * d]);
-            s.row.extend_from_slice(&s.job_sum[j * d..(j + 1) * d]);
-            s.row.extend_from_slice(&s.global);
+            stage_row(&mut s.row, h, v as usize, f, d, emb, &s.job_sum, &s.global);
             self.stage_head.apply(&s.row, &mut s.a, &mut s.b);
             s.stage_logp.push(s.a[0]);
         }
@@ -260,6 +260,30 @@ impl FastPolicy {
         }
         log_softmax(&mut s.limit_logp);
         &s.limit_logp
+    }
+
+    /// Log-probabilities of the partition levels of valid node `valid` (an index into
+    /// `h.valid_nodes`), in the model's level order; empty when the stage gets no
+    /// partition decision or the model has no branch. Call after
+    /// [`stage_logp`](Self::stage_logp) on the same batch.
+    pub fn part_logp(&mut self, h: &HostBatch, valid: usize) -> &[f32] {
+        self.s.part_logp.clear();
+        let (Some(head), Some(&(r0, rn))) = (&self.partition_head, h.valid_parts.get(valid)) else {
+            return &self.s.part_logp;
+        };
+        let (d, f) = (self.cfg.dim, self.cfg.input_features);
+        let emb = embeddings(&self.memo, &self.emb, &self.enc);
+        let s = &mut self.s;
+        let v = h.valid_nodes[valid] as usize;
+        for r in r0 as usize..(r0 + rn) as usize {
+            stage_row(&mut s.row, h, v, f, d, emb, &s.job_sum, &s.global);
+            s.row
+                .extend_from_slice(&h.part_x[r * PART_FEATURES..(r + 1) * PART_FEATURES]);
+            head.apply(&s.row, &mut s.a, &mut s.b);
+            s.part_logp.push(s.a[0]);
+        }
+        log_softmax(&mut s.part_logp);
+        &s.part_logp
     }
 
     /// Chooses a stage, then a limit for its job, for the single observation in `h`.
@@ -319,6 +343,28 @@ impl FastPolicy {
         critic.apply(&s.row, &mut s.a, &mut s.b);
         Some(s.a[0])
     }
+}
+
+/// The row the stage head (and the partition head, before its level's features) reads for
+/// node `v` of `h`: its first `f` features, its embedding, its job's summary and the
+/// global summary, as in `Policy::forward`.
+#[allow(clippy::too_many_arguments)]
+fn stage_row(
+    row: &mut Vec<f32>,
+    h: &HostBatch,
+    v: usize,
+    f: usize,
+    d: usize,
+    emb: &[f32],
+    job_sum: &[f32],
+    global: &[f32],
+) {
+    let j = h.node_job[v] as usize;
+    row.clear();
+    row.extend_from_slice(&h.x[v * NODE_FEATURES..v * NODE_FEATURES + f]);
+    row.extend_from_slice(&emb[v * d..(v + 1) * d]);
+    row.extend_from_slice(&job_sum[j * d..(j + 1) * d]);
+    row.extend_from_slice(global);
 }
 
 /// The node embeddings of the last observation: gathered from the memo, or the encoder's

@@ -9,10 +9,15 @@ use crate::model::batch::HostBatch;
 use crate::rl::rollout::{RolloutTimes, Taken, Trajectory};
 
 impl Raw for Taken {
-    const SIZE: usize = 12;
+    const SIZE: usize = 16;
     fn put(self, out: &mut Vec<u8>) {
-        let Taken { valid, job, level } = self;
-        for x in [valid, job, level] {
+        let Taken {
+            valid,
+            job,
+            level,
+            part,
+        } = self;
+        for x in [valid, job, level, part] {
             x.put(out);
         }
     }
@@ -20,7 +25,8 @@ impl Raw for Taken {
         Taken {
             valid: u32::get(&b[..4]),
             job: u32::get(&b[4..8]),
-            level: u32::get(&b[8..]),
+            level: u32::get(&b[8..12]),
+            part: u32::get(&b[12..]),
         }
     }
 }
@@ -71,9 +77,12 @@ fn put_batch(out: &mut Vec<u8>, b: &HostBatch) {
         pair_job,
         pair_level,
         job_pairs,
+        part_valid,
+        part_x,
+        valid_parts,
     } = b;
     (*graphs as u64).put(out);
-    for v in [x, unfinished, job_x] {
+    for v in [x, unfinished, job_x, part_x] {
         put(out, v);
     }
     for v in [height, job_min_limit, pair_level] {
@@ -88,17 +97,25 @@ fn put_batch(out: &mut Vec<u8>, b: &HostBatch) {
         valid_nodes,
         valid_node_graph,
         pair_job,
+        part_valid,
     ] {
         put_indices(out, v);
     }
-    for v in [graph_jobs, graph_nodes, graph_edges, graph_valid, job_pairs] {
+    for v in [
+        graph_jobs,
+        graph_nodes,
+        graph_edges,
+        graph_valid,
+        job_pairs,
+        valid_parts,
+    ] {
         put(out, v);
     }
 }
 
 fn get_batch(r: &mut Reader) -> Result<HostBatch, String> {
     let graphs = usize::try_from(r.one::<u64>()?).map_err(|e| e.to_string())?;
-    let (x, unfinished, job_x) = (r.vec()?, r.vec()?, r.vec()?);
+    let (x, unfinished, job_x, part_x) = (r.vec()?, r.vec()?, r.vec()?, r.vec()?);
     let (height, job_min_limit, pair_level) = (r.vec()?, r.vec()?, r.vec()?);
     let (node_job, node_graph, edge_child, edge_parent) = (
         get_indices(r)?,
@@ -106,14 +123,15 @@ fn get_batch(r: &mut Reader) -> Result<HostBatch, String> {
         get_indices(r)?,
         get_indices(r)?,
     );
-    let (job_graph, valid_nodes, valid_node_graph, pair_job) = (
+    let (job_graph, valid_nodes, valid_node_graph, pair_job, part_valid) = (
+        get_indices(r)?,
         get_indices(r)?,
         get_indices(r)?,
         get_indices(r)?,
         get_indices(r)?,
     );
-    let (graph_jobs, graph_nodes, graph_edges, graph_valid, job_pairs) =
-        (r.vec()?, r.vec()?, r.vec()?, r.vec()?, r.vec()?);
+    let (graph_jobs, graph_nodes, graph_edges, graph_valid, job_pairs, valid_parts) =
+        (r.vec()?, r.vec()?, r.vec()?, r.vec()?, r.vec()?, r.vec()?);
     Ok(HostBatch {
         graphs,
         x,
@@ -135,6 +153,9 @@ fn get_batch(r: &mut Reader) -> Result<HostBatch, String> {
         pair_job,
         pair_level,
         job_pairs,
+        part_valid,
+        part_x,
+        valid_parts,
     })
 }
 
@@ -230,6 +251,7 @@ mod tests {
                 valid: 1,
                 job: seed,
                 level: 3,
+                part: seed % 3,
             }],
             logp: f(1),
             values: f(2),
