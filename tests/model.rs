@@ -803,3 +803,58 @@ fn the_partition_branch_recuts_shuffles_and_learns_from_what_it_did() {
     );
     assert!(stats.grad_norm > 0.0);
 }
+
+/// `reoffer=stage` on a learned scheduler: on a cluster whose rule is Spark's (every freed
+/// slot back through the scheduler), the episode is exactly the one the same model runs
+/// on a cluster configured with Decima's sticky rule, with far fewer decisions than under
+/// Spark's rule; Decima's engine refuses `every_slot`, and a bad value is an error.
+#[test]
+fn a_learned_scheduler_can_keep_freed_slots_on_their_stage() {
+    use mpda::sched::SchedulerSpec;
+    let cluster = |reoffer: &str| SimConfig {
+        cluster: Some(
+            toml::from_str(&format!(
+                "preset = \"dscs\"\nreoffer = \"{reoffer}\"\n[memory]\nenabled = true"
+            ))
+            .unwrap(),
+        ),
+        ..SimConfig::default()
+    };
+    let jobs: Vec<JobArrival> = common::random_jobs(4, 11)
+        .into_iter()
+        .map(|job| JobArrival { job, arrival_ms: 0 })
+        .collect();
+    let ep = Episode { seed: 5, jobs };
+    let run = |sim: SimConfig, spec: &str| {
+        let spec = SchedulerSpec::parse(spec).unwrap();
+        let f = mpda::registry::factory(&spec, mpda::model::Backend::Cpu).unwrap();
+        let mut sched = f.build().unwrap();
+        let mut env = Env::new(sim).unwrap();
+        run_episode(&mut env, sched.as_mut(), &ep, &mut Observation::default())
+    };
+    let sticky = run(cluster("every_slot"), "mpda[reoffer=stage]").unwrap();
+    let configured = run(cluster("stage"), "mpda").unwrap();
+    let spark = run(cluster("every_slot"), "mpda").unwrap();
+    assert_eq!(sticky, configured);
+    assert_eq!(sticky.finished, 4);
+    assert!(
+        sticky.decisions * 2 < spark.decisions,
+        "sticky {} decisions, Spark's rule {}",
+        sticky.decisions,
+        spark.decisions
+    );
+    let decima = run(SimConfig::default(), "mpda[reoffer=every_slot]").unwrap_err();
+    assert!(
+        decima.to_string().contains("needs Spark's engine"),
+        "{decima}"
+    );
+    let bad = SchedulerSpec::parse("mpda[reoffer=sometimes]").unwrap();
+    let err = mpda::registry::factory(&bad, mpda::model::Backend::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("reoffer=sometimes must be stage or every_slot"),
+        "{err}"
+    );
+}

@@ -23,6 +23,7 @@ pub fn run_episode(
     obs: &mut Observation,
 ) -> Result<EpisodeStats, SimError> {
     env.set_plan(sched.plan())?;
+    env.set_reoffer(sched.reoffer())?;
     env.reset(&episode.jobs, episode.seed)?;
     sched.reset(episode.seed);
     driver::run_to_end(env, obs, None, &mut |o| sched.decide(o), &mut |_| {})?;

@@ -13,6 +13,7 @@ use super::host::FastPolicy;
 use super::{Backend, Choice, Policy, PolicyConfig, decode, decode_part, infer};
 use crate::sched::{SchedError, Scheduler, SchedulerFactory, SchedulerSpec};
 use crate::seed::{stream, stream_rng};
+use crate::sim::cluster::Reoffer;
 use crate::sim::{Action, Observation};
 
 /// Names that build a learned scheduler: the presets.
@@ -49,6 +50,8 @@ pub struct LearnedScheduler {
     greedy: bool,
     rng: Pcg64Mcg,
     host: HostBatch,
+    /// The re-offer rule it was trained with, if given (`reoffer=stage|every_slot`).
+    reoffer: Option<Reoffer>,
     /// The rest of a decision that the partition branch made several actions (re-cuts,
     /// then the stage and limit), last first.
     pending: Vec<Action>,
@@ -77,6 +80,7 @@ impl LearnedScheduler {
             rng: Pcg64Mcg::seed_from_u64(0),
             host: HostBatch::default(),
             pending: Vec::new(),
+            reoffer: None,
         }
     }
 }
@@ -84,6 +88,10 @@ impl LearnedScheduler {
 impl Scheduler for LearnedScheduler {
     fn name(&self) -> String {
         self.label.clone()
+    }
+
+    fn reoffer(&self) -> Option<Reoffer> {
+        self.reoffer
     }
 
     fn reset(&mut self, seed: u64) {
@@ -156,6 +164,7 @@ pub struct LearnedFactory {
     cfg: PolicyConfig,
     label: String,
     greedy: bool,
+    reoffer: Option<Reoffer>,
 }
 
 /// Resolves `model=NAME`: a path as given, else `models/NAME.bpk`.
@@ -169,12 +178,14 @@ fn model_path(name: &str) -> PathBuf {
 }
 
 impl LearnedFactory {
-    /// `mpda[model=PATH|NAME, greedy=true|false, partition=true|false]` (sampled by
-    /// default, as Decima evaluates; `partition=false` turns a model's partition branch
-    /// off); without `model`, an untrained model of the preset, initialised with `seed`
+    /// `mpda[model=PATH|NAME, greedy=true|false, partition=true|false,
+    /// reoffer=stage|every_slot]` (sampled by default, as Decima evaluates;
+    /// `partition=false` turns a model's partition branch off; `reoffer=stage` keeps a freed
+    /// slot on its stage while it has tasks, the rule a model trained with
+    /// `[sim.cluster] reoffer = "stage"` learned under); without `model`, an untrained model of the preset, initialised with `seed`
     /// (default 0).
     pub fn from_spec(spec: &SchedulerSpec, backend: Backend) -> Result<Self, SchedError> {
-        spec.allow(&["model", "greedy", "seed", "partition"])?;
+        spec.allow(&["model", "greedy", "seed", "partition", "reoffer"])?;
         let err = |msg: String| SchedError::Spec {
             spec: spec.to_string(),
             msg,
@@ -209,13 +220,17 @@ impl LearnedFactory {
                 "partition=true needs a model trained with a partition branch".into(),
             ));
         }
-        Ok(Self::from_policy(
-            policy,
-            cfg,
-            device,
-            spec.to_string(),
-            greedy,
-        ))
+        let reoffer = match spec.params.get("reoffer").map(String::as_str) {
+            None => None,
+            Some("stage") => Some(Reoffer::Stage),
+            Some("every_slot") => Some(Reoffer::EverySlot),
+            Some(v) => {
+                return Err(err(format!("reoffer={v} must be stage or every_slot")));
+            }
+        };
+        let mut factory = Self::from_policy(policy, cfg, device, spec.to_string(), greedy);
+        factory.reoffer = reoffer;
+        Ok(factory)
     }
 
     /// A factory for a model in memory (training evaluates its current weights this way).
@@ -231,6 +246,7 @@ impl LearnedFactory {
             cfg,
             label,
             greedy,
+            reoffer: None,
         }
     }
 }
@@ -241,11 +257,13 @@ impl SchedulerFactory for LearnedFactory {
     }
 
     fn build(&self) -> Result<Box<dyn Scheduler>, SchedError> {
-        Ok(Box::new(LearnedScheduler::with_engine(
+        let mut s = LearnedScheduler::with_engine(
             self.engine.clone(),
             self.cfg.clone(),
             self.label.clone(),
             self.greedy,
-        )))
+        );
+        s.reoffer = self.reoffer;
+        Ok(Box::new(s))
     }
 }

@@ -16,6 +16,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::sim::cluster::Reoffer;
 use crate::sim::plan::PlanConfig;
 use crate::sim::{Action, Observation};
 
@@ -41,6 +42,14 @@ pub trait Scheduler: Send {
     /// The shuffle planner its episodes run with (a spec's `+planner[...]`), if any: the
     /// evaluation sets it on the engine before each episode.
     fn plan(&self) -> Option<PlanConfig> {
+        None
+    }
+    /// Who decides what a slot runs next when its task ends, if the scheduler chooses
+    /// (`None`: the cluster's `reoffer`). A learned scheduler trained with Decima's rule
+    /// answers every offer of a freed slot with the slot's own stage while that stage has
+    /// tasks to start (`Reoffer::Stage`): that is its policy, applied by the engine, which
+    /// saves asking the network at every task end.
+    fn reoffer(&self) -> Option<Reoffer> {
         None
     }
 }

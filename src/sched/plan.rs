@@ -135,6 +135,9 @@ impl Scheduler for Planned {
     fn plan(&self) -> Option<PlanConfig> {
         Some(self.plan.clone())
     }
+    fn reoffer(&self) -> Option<crate::sim::cluster::Reoffer> {
+        self.inner.reoffer()
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! slots, task data, memory, locality and pools. Both read the same [`Observation`] and
 //! take the same [`Action`], so every scheduler, learned or not, runs on either.
 
+use super::cluster::Reoffer;
 use super::decima::DecimaEnv;
 use super::plan::{PlanConfig, PlannerKind};
 use super::spark::SparkEnv;
@@ -146,6 +147,24 @@ impl Env {
                     "planner \"{}\" needs Spark's engine: add a [sim.cluster] section",
                     p.planner.name()
                 ))),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Sets who decides what a freed slot runs next for the next episodes (`None`: the
+    /// config's). Decima's engine always keeps a slot on its stage while it has tasks, so
+    /// it refuses `every_slot`.
+    pub fn set_reoffer(&mut self, reoffer: Option<Reoffer>) -> Result<(), SimError> {
+        match self {
+            Env::Spark(e) => {
+                e.set_reoffer(reoffer);
+                Ok(())
+            }
+            Env::Decima(_) => match reoffer {
+                Some(Reoffer::EverySlot) => Err(SimError::Config(
+                    "reoffer = every_slot needs Spark's engine: add a [sim.cluster] section".into(),
+                )),
                 _ => Ok(()),
             },
         }

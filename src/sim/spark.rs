@@ -230,6 +230,8 @@ pub struct SparkEnv {
     task_pin: Vec<u16>,
     /// The shuffle planner (the config's, or a scheduler spec's `+planner`).
     plan: PlanConfig,
+    /// The re-offer rule in force (`set_reoffer`; the cluster's by default).
+    reoffer: Reoffer,
     /// What planners know of the cluster (slots, memory, reducers by capacity).
     facts: ClusterFacts,
     /// Scratch for a stage's keys (generated data), reused.
@@ -341,6 +343,7 @@ impl SparkEnv {
             slots,
             keys,
             pool_views,
+            reoffer: cluster.reoffer,
             cluster,
             spec,
             seed: 0,
@@ -422,6 +425,12 @@ impl SparkEnv {
     /// The shuffle planner of the next episodes: `None` restores the config's.
     pub fn set_plan(&mut self, plan: Option<PlanConfig>) {
         self.plan = plan.unwrap_or_else(|| self.cluster.plan.clone());
+    }
+
+    /// Sets the re-offer rule of the next episodes (`None`: the cluster's): a scheduler
+    /// that keeps a freed slot on its stage (`Scheduler::reoffer`).
+    pub fn set_reoffer(&mut self, reoffer: Option<Reoffer>) {
+        self.reoffer = reoffer.unwrap_or(self.cluster.reoffer);
     }
 
     pub fn reset(&mut self, jobs: &[JobArrival], seed: u64) -> Result<(), SimError> {
@@ -1375,7 +1384,7 @@ impl SparkEnv {
                 let job = &self.jobs[j as usize];
                 if job.stages_done == job.num_stages {
                     self.remove_job(j);
-                } else if self.cluster.reoffer == Reoffer::Stage
+                } else if self.reoffer == Reoffer::Stage
                     && self.stages[s as usize].pending() > 0
                     && !self.stages[s as usize].saturated()
                 {
