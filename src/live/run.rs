@@ -526,7 +526,8 @@ impl Study {
                 }
             }
         }
-        let jobs = resolved.episodes.first().map_or(1, |e| e.jobs.len()) as u32;
+        let episodes = repeat_episodes(resolved.episodes, l.repetitions);
+        let jobs = episodes.first().map_or(1, |e| e.jobs.len()) as u32;
         let cores_max = l
             .static_cores_max
             .unwrap_or((executors / jobs.max(1)).max(1));
@@ -534,7 +535,7 @@ impl Study {
         Ok(Self {
             cfg,
             origin: origin.to_path_buf(),
-            episodes: resolved.episodes,
+            episodes,
             cluster,
             executors,
             out: out.to_path_buf(),
@@ -1109,6 +1110,21 @@ pub fn run_study(
     Ok(results)
 }
 
+/// The episodes of `repetitions` live runs per scheduler. A replay holds as many job
+/// sequences as it holds, often one: its sequences are repeated in turn, since on a real
+/// cluster each repetition of the same sequence is a new measurement (its noise). Generated
+/// arrivals already give one sequence per repetition.
+fn repeat_episodes(mut episodes: Vec<Episode>, repetitions: usize) -> Vec<Episode> {
+    let n = episodes.len();
+    if n > 0 {
+        for r in n..repetitions {
+            let again = episodes[r % n].clone();
+            episodes.push(again);
+        }
+    }
+    episodes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1145,5 +1161,23 @@ mod tests {
                 "{entries}: {e}"
             );
         }
+    }
+
+    /// A replay of one sequence still gives `repetitions` runs, the sequence repeated;
+    /// nothing is dropped (the workload already took at most `repetitions` sequences).
+    #[test]
+    fn replays_are_repeated_to_the_repetitions() {
+        let ep = |seed| Episode {
+            seed,
+            jobs: Vec::new(),
+        };
+        let seeds = |v: Vec<Episode>| v.iter().map(|e| e.seed).collect::<Vec<_>>();
+        assert_eq!(seeds(repeat_episodes(vec![ep(7)], 3)), [7, 7, 7]);
+        assert_eq!(
+            seeds(repeat_episodes(vec![ep(1), ep(2)], 5)),
+            [1, 2, 1, 2, 1]
+        );
+        assert_eq!(seeds(repeat_episodes(vec![ep(1), ep(2)], 1)), [1, 2]);
+        assert!(repeat_episodes(Vec::new(), 3).is_empty());
     }
 }
