@@ -82,3 +82,29 @@ fn the_partition_branch_model_beats_dscs_and_aqe() {
     );
     assert!(jct[2] < 0.9 * jct[0].min(jct[1]), "{jct:?}");
 }
+
+/// The model trained on the heterogeneous cluster, with the re-offer rule it learned
+/// under, beats fair and Spark's FAIR pools on its preset, on fresh seeds.
+#[test]
+fn the_hetero_cluster_model_beats_fair_and_spark_fair() {
+    let jct = eval(
+        &[
+            "--config",
+            "configs/spark/hetero-tpch.toml",
+            "--seeds",
+            "8",
+            "--first-seed",
+            "40000000",
+        ],
+        &[
+            "fair",
+            "spark-fair",
+            "mpda[model=mpda-hetero-tpch,reoffer=stage]",
+        ],
+    );
+    eprintln!(
+        "hetero-tpch: fair {:.1} s, spark-fair {:.1} s, mpda {:.1} s",
+        jct[0], jct[1], jct[2]
+    );
+    assert!(jct[2] < 0.9 * jct[0] && jct[2] < 0.97 * jct[1], "{jct:?}");
+}
