@@ -223,12 +223,8 @@ impl HostBatch {
         for &s in &obs.schedulable {
             let at = self.part_valid.len() as u32;
             let v = self.valid_parts.len() as i64;
-            if partition::eligible(obs, s as usize) {
-                for &level in levels {
-                    self.part_valid.push(v);
-                    self.part_x
-                        .extend_from_slice(&partition::level_features(obs, s as usize, level));
-                }
+            if partition::push_level_features(obs, s as usize, levels, &mut self.part_x) {
+                self.part_valid.extend(std::iter::repeat_n(v, levels.len()));
             }
             self.valid_parts
                 .push((at, self.part_valid.len() as u32 - at));

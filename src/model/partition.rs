@@ -138,8 +138,8 @@ fn shape(obs: &Observation, s: usize) -> Option<StageShape<'_>> {
     Some(StageShape {
         tasks: obs.stages[s].num_tasks.max(1),
         bytes: d.bytes,
-        max_task: d.max_task_bytes,
-        heavy: &d.heavy[..d.num_heavy as usize],
+        max_task: d.max_task_bytes(),
+        heavy: d.heavy_tasks(),
         slots: f64::from(obs.exec_cap).max(slots).max(1.0),
         memory_per_slot: if slots > 0.0 { memory / slots } else { 0.0 },
     })
@@ -198,9 +198,28 @@ pub fn eligible(obs: &Observation, s: usize) -> bool {
 /// bytes over a slot's execution memory after the change (what decides spill), and
 /// whether it is a split.
 pub fn level_features(obs: &Observation, s: usize, level: PartitionLevel) -> [f32; PART_FEATURES] {
+    shape(obs, s).map_or([0.0; PART_FEATURES], |sh| features(sh, level))
+}
+
+/// Appends the features of every level of `levels` for stage `s` to `out` (the partition
+/// head's rows, in order) and returns true, or appends nothing and returns false when the
+/// stage gets no partition decision.
+pub fn push_level_features(
+    obs: &Observation,
+    s: usize,
+    levels: &[PartitionLevel],
+    out: &mut Vec<f32>,
+) -> bool {
     let Some(sh) = shape(obs, s) else {
-        return [0.0; PART_FEATURES];
+        return false;
     };
+    for &level in levels {
+        out.extend_from_slice(&features(sh, level));
+    }
+    true
+}
+
+fn features(sh: StageShape, level: PartitionLevel) -> [f32; PART_FEATURES] {
     let n = f64::from(sh.tasks);
     let (after, largest) = match partitions(&sh, level) {
         Some(p) => {
@@ -277,8 +296,6 @@ mod tests {
         heavy[2] = (1, bytes / f64::from(tasks));
         o.stage_data.push(StageData {
             bytes,
-            max_task_bytes: max,
-            heavy_task: 3,
             heavy,
             num_heavy: 3,
             partitionable: true,

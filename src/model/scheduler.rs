@@ -182,8 +182,8 @@ impl LearnedFactory {
     /// reoffer=stage|every_slot]` (sampled by default, as Decima evaluates;
     /// `partition=false` turns a model's partition branch off; `reoffer=stage` keeps a freed
     /// slot on its stage while it has tasks, the rule a model trained with
-    /// `[sim.cluster] reoffer = "stage"` learned under); without `model`, an untrained model of the preset, initialised with `seed`
-    /// (default 0).
+    /// `[sim.cluster] reoffer = "stage"` learned under); without `model`, an untrained
+    /// model of the preset, initialised with `seed` (default 0).
     pub fn from_spec(spec: &SchedulerSpec, backend: Backend) -> Result<Self, SchedError> {
         spec.allow(&["model", "greedy", "seed", "partition", "reoffer"])?;
         let err = |msg: String| SchedError::Spec {

@@ -53,19 +53,31 @@ pub struct StageData {
     pub skew: f64,
     /// Waiting for a more local slot (delay scheduling): it declined the free slots.
     pub locality_wait: bool,
-    /// Index of its largest task: the one a skew-correcting scheduler splits
-    /// (`Action::Split`).
-    pub heavy_task: u32,
-    /// Bytes of that largest task.
-    pub max_task_bytes: f64,
-    /// Its `num_heavy` largest tasks (index, bytes), largest first: the ones a skew split
-    /// cuts.
+    /// Its `num_heavy` largest tasks (index, bytes), largest first, ties to the lower
+    /// index: the ones a skew-correcting scheduler splits (`Action::Split`).
     pub heavy: [(u32, f64); HEAVY_TASKS],
     pub num_heavy: u8,
     /// A shuffle stage whose partitions may still change (`Action::Partition` or
     /// `Action::Split`): none of its tasks started or holds a slot, and neither a planner
     /// nor a scheduler re-cut it yet. What MPDA's partition branch acts on.
     pub partitionable: bool,
+}
+
+impl StageData {
+    /// Its largest tasks (index, bytes), largest first.
+    pub fn heavy_tasks(&self) -> &[(u32, f64)] {
+        &self.heavy[..self.num_heavy as usize]
+    }
+
+    /// Index of its largest task (0 for a stage with none).
+    pub fn heavy_task(&self) -> u32 {
+        self.heavy_tasks().first().map_or(0, |h| h.0)
+    }
+
+    /// Bytes of its largest task.
+    pub fn max_task_bytes(&self) -> f64 {
+        self.heavy_tasks().first().map_or(0.0, |h| h.1)
+    }
 }
 
 /// A Spark pool as the FAIR scheduler sees it.

@@ -126,10 +126,10 @@ struct StageRt {
     /// When the DAGScheduler submitted it.
     submitted_ms: u64,
     bytes: f64,
-    max_task_bytes: f64,
-    /// Its largest tasks, largest first (ties: lower index first), `num_heavy` of them:
-    /// what a skew-correcting scheduler splits.
-    heavy: [u32; HEAVY_TASKS],
+    /// Its largest tasks (index, bytes), largest first (ties: lower index first),
+    /// `num_heavy` of them: what a skew-correcting scheduler splits. Kept when its tasks
+    /// change, so that observing copies them.
+    heavy: [(u32, f64); HEAVY_TASKS],
     num_heavy: u8,
     /// The data term: a task's sampled duration gains (or loses) the stage's time per
     /// byte for its bytes above (or below) `ref_bytes / ref_tasks`, the mean task of the
@@ -165,6 +165,14 @@ struct StageRt {
 }
 
 impl StageRt {
+    fn max_task_bytes(&self) -> f64 {
+        if self.num_heavy > 0 {
+            self.heavy[0].1
+        } else {
+            0.0
+        }
+    }
+
     fn saturated(&self) -> bool {
         self.dispatched + self.granted >= self.num_tasks
     }
@@ -940,13 +948,15 @@ impl SparkEnv {
     fn refresh_max(&mut self, s: StageId) {
         let st = &self.stages[s as usize];
         let tasks = &self.task_bytes[st.task_base as usize..(st.task_base + st.num_tasks) as usize];
-        let mut heavy = [0u32; HEAVY_TASKS];
-        let k = top_tasks(tasks, &mut heavy);
-        let max = tasks.get(heavy[0] as usize).copied().unwrap_or(0.0);
+        let mut top = [0u32; HEAVY_TASKS];
+        let k = top_tasks(tasks, &mut top);
+        let mut heavy = [(0, 0.0); HEAVY_TASKS];
+        for (h, &t) in heavy.iter_mut().zip(&top[..k]) {
+            *h = (t, tasks[t as usize]);
+        }
         let st = &mut self.stages[s as usize];
         st.heavy = heavy;
         st.num_heavy = k as u8;
-        st.max_task_bytes = max;
     }
 
     fn wait_of(&self, level: Locality) -> u64 {
@@ -1666,20 +1676,12 @@ impl SparkEnv {
                 obs.stage_data.push(StageData {
                     bytes: st.bytes,
                     skew: if st.bytes > 0.0 {
-                        st.max_task_bytes * f64::from(st.num_tasks) / st.bytes
+                        st.max_task_bytes() * f64::from(st.num_tasks) / st.bytes
                     } else {
                         0.0
                     },
                     locality_wait: st.locality_wait,
-                    heavy_task: st.heavy[0],
-                    max_task_bytes: st.max_task_bytes,
-                    heavy: {
-                        let mut h = [(0, 0.0); HEAVY_TASKS];
-                        for (o, &t) in h.iter_mut().zip(&st.heavy[..st.num_heavy as usize]) {
-                            *o = (t, self.task_bytes[(st.task_base + t) as usize]);
-                        }
-                        h
-                    },
+                    heavy: st.heavy,
                     num_heavy: st.num_heavy,
                     partitionable: !trace_stage.parents.is_empty()
                         && !st.repartitioned
@@ -2263,7 +2265,7 @@ mod tests {
         env.reset(&jobs, 3).unwrap();
         let mut obs = Observation::default();
         env.observe(&mut obs);
-        let heavy = obs.stage_data[0].heavy_task;
+        let heavy = obs.stage_data[0].heavy_task();
         let skew = obs.stage_data[0].skew;
         assert!(skew > 2.0, "skew {skew}");
         let split = Action::Split {
@@ -2355,7 +2357,7 @@ mod tests {
                         }
                     }
                     1 if !st.done => {
-                        let t = obs.stage_data[pick].heavy_task;
+                        let t = obs.stage_data[pick].heavy_task();
                         let base = env.stages[st.id as usize].task_base;
                         if !env.task_started[(base + t) as usize] {
                             a = Action::Split {
@@ -2512,7 +2514,7 @@ mod tests {
         let salted = planned_shuffle(hosts, "planner = \"dscs-skew\"\npartitions = 20");
         assert_eq!(fixed.stages[1].num_tasks, 20);
         assert!(salted.stages[1].num_tasks > 20, "salting adds partitions");
-        assert!(salted.stages[1].max_task_bytes < 0.5 * fixed.stages[1].max_task_bytes);
+        assert!(salted.stages[1].max_task_bytes() < 0.5 * fixed.stages[1].max_task_bytes());
         // Buckets of 20 still hold several mid-sized keys (the parallelism is DSCS's other
         // step), so spill falls by a third here, not to zero.
         assert!(
@@ -2529,7 +2531,7 @@ mod tests {
             let st = &env.stages[1];
             env.records()
                 .iter()
-                .filter(|r| r.stage == 1 && r.task == st.heavy[0])
+                .filter(|r| r.stage == 1 && r.task == st.heavy[0].0)
                 .map(|r| env.slots[r.executor as usize].host)
                 .next()
                 .unwrap()
