@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+mod common;
+
 /// Mean average JCT of each scheduler, from `mpda eval`'s table.
 fn eval(args: &[&str], schedulers: &[&str]) -> Vec<f64> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpda"));
@@ -45,6 +47,35 @@ fn the_tpch_batch_model_beats_fair() {
     );
     eprintln!("batch 20: fair {:.2} s, mpda {:.2} s", jct[0], jct[1]);
     assert!(jct[1] < 0.99 * jct[0], "{jct:?}");
+}
+
+/// The key-query model (`PolicyConfig::key_dim`, decisions that stay cheap at many jobs)
+/// beats fair on Decima's batch-20, where it was trained (its traces are not shipped).
+#[test]
+fn the_key_query_model_beats_fair() {
+    let Some(traces) = common::decima_dir("the_key_query_model_beats_fair") else {
+        return;
+    };
+    let jct = eval(
+        &[
+            "--traces",
+            traces.to_str().unwrap(),
+            "--batch",
+            "20",
+            "--executors",
+            "50",
+            "--seeds",
+            "10",
+            "--first-seed",
+            "40000000",
+        ],
+        &["fair", "mpda[model=mpda-keyed-batch20]"],
+    );
+    eprintln!(
+        "Decima batch 20: fair {:.2} s, keyed mpda {:.2} s",
+        jct[0], jct[1]
+    );
+    assert!(jct[1] < 0.92 * jct[0], "{jct:?}");
 }
 
 #[test]

@@ -292,6 +292,18 @@ fn bad_training_configs_are_clear_errors() {
             "seed = 3\npartition_levels = [\"split\", \"split\"]\n",
             "partition_levels[1]",
         ),
+        // The key-query stage head needs a summed global summary, and a width.
+        ("seed = 3\n", "seed = 3\nkey_dim = 16\n", "key_dim"),
+        (
+            "seed = 3\n",
+            "seed = 3\nglobal_summary = \"sum\"\nkey_dim = 0\n",
+            "key_dim",
+        ),
+        (
+            "seed = 3\n",
+            "seed = 3\nglobal_summary = \"lstm\"\n",
+            "global_summary",
+        ),
     ];
     for (from, to, needle) in cases {
         assert!(good.contains(from), "{from}");

@@ -22,6 +22,16 @@ pub const JOB_FEATURES: usize = 3;
 pub const LEVEL_SCALE: f32 = 50.0;
 /// Degrees are small integers; this keeps their features near the others' range.
 const DEGREE_SCALE: f32 = 4.0;
+/// The cluster-wide part of an observation, one row per graph (`HostBatch::cluster_x`):
+/// the executors being placed (Decima's feature 2) and the mean speed of the free slots
+/// (feature 10).
+pub const CLUSTER_FEATURES: usize = 2;
+/// The node feature columns that are not the node's own: whether the executors come from
+/// the node's job, how many are being placed, and the free slots' speed. They change at
+/// almost every decision for every job, so a model with a key-query stage head
+/// (`PolicyConfig::key_dim`) reads them in its heads, and its node rows hold zeros there:
+/// a job's embedding then depends on the job alone and is kept between decisions.
+pub const CLUSTER_COLUMNS: [usize; 3] = [1, 2, 10];
 
 /// Decima's five node features of stage `s` (`ActorAgent.translate_state`), with its
 /// constants: the job's executors, whether the executors come from this job, the
@@ -49,25 +59,51 @@ pub fn decima_features(obs: &Observation, s: usize) -> [f32; 5] {
 /// placed (capacity: 1 on identical executors). All zero but the speed (1) on Decima's
 /// engine, which has no such data.
 pub fn spark_features(obs: &Observation, s: usize) -> [f32; 4] {
+    spark_features_at(obs, s, free_slot_speed(obs))
+}
+
+/// [`spark_features`] with the free slots' speed already computed (it is the same for
+/// every stage of an observation).
+fn spark_features_at(obs: &Observation, s: usize, speed: f32) -> [f32; 4] {
     let st = &obs.stages[s];
-    let (mut free, mut weighted) = (0.0, 0.0);
-    for h in &obs.hosts {
-        free += f64::from(h.free_slots);
-        weighted += f64::from(h.free_slots) * h.speed;
-    }
-    let speed = if free > 0.0 { weighted / free } else { 1.0 };
     match obs.stage_data.get(s) {
-        None => [0.0, 0.0, 0.0, speed as f32],
+        None => [0.0, 0.0, 0.0, speed],
         Some(d) => {
             let left = f64::from(st.remaining_tasks()) / f64::from(st.num_tasks.max(1));
             [
                 (d.bytes * left / DATA_SCALE) as f32,
                 ((d.skew - 1.0).clamp(0.0, 8.0) / 4.0) as f32,
                 if d.locality_wait { 1.0 } else { 0.0 },
-                speed as f32,
+                speed,
             ]
         }
     }
+}
+
+/// Longest paths to a leaf over `edges` (`[parent, child]`), by relaxation from `h`.
+fn relax_heights(h: &mut [u32], edges: &[[u32; 2]]) {
+    loop {
+        let mut changed = false;
+        for &[p, c] in edges {
+            if h[p as usize] < h[c as usize] + 1 {
+                h[p as usize] = h[c as usize] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// The mean speed of the free slots being placed (1 on identical executors).
+fn free_slot_speed(obs: &Observation) -> f32 {
+    let (mut free, mut weighted) = (0.0, 0.0);
+    for h in &obs.hosts {
+        free += f64::from(h.free_slots);
+        weighted += f64::from(h.free_slots) * h.speed;
+    }
+    (if free > 0.0 { weighted / free } else { 1.0 }) as f32
 }
 
 #[derive(Debug, Clone, Default)]
@@ -86,6 +122,8 @@ pub struct HostBatch {
     pub edge_parent: Vec<i64>,
     /// `[jobs * JOB_FEATURES]`.
     pub job_x: Vec<f32>,
+    /// `[graphs * CLUSTER_FEATURES]`: the executors being placed and the free slots' speed.
+    pub cluster_x: Vec<f32>,
     pub job_graph: Vec<i64>,
     /// Per job: its smallest valid limit (levels below it map to it).
     pub job_min_limit: Vec<u32>,
@@ -126,6 +164,7 @@ impl HostBatch {
         self.edge_child.clear();
         self.edge_parent.clear();
         self.job_x.clear();
+        self.cluster_x.clear();
         self.job_graph.clear();
         self.job_min_limit.clear();
         self.graph_jobs.clear();
@@ -159,12 +198,15 @@ impl HostBatch {
         let job0 = self.jobs() as u32;
         self.graph_nodes.push((node0, obs.stages.len() as u32));
         self.graph_jobs.push((job0, obs.jobs.len() as u32));
+        let speed = free_slot_speed(obs);
+        self.cluster_x
+            .extend_from_slice(&[obs.num_source_exec as f32 / 20.0, speed]);
         for (s, st) in obs.stages.iter().enumerate() {
             let f = decima_features(obs, s);
             self.x.extend_from_slice(&f);
             self.x.push(st.in_degree as f32 / DEGREE_SCALE);
             self.x.push(st.out_degree as f32 / DEGREE_SCALE);
-            self.x.extend_from_slice(&spark_features(obs, s));
+            self.x.extend_from_slice(&spark_features_at(obs, s, speed));
             self.unfinished.push(if st.done { 0.0 } else { 1.0 });
             self.height.push(0);
             self.node_job.push(i64::from(job0 + st.job));
@@ -176,19 +218,17 @@ impl HostBatch {
             self.edge_child.push(i64::from(node0 + c));
             self.edge_parent.push(i64::from(node0 + p));
         }
-        // Heights by relaxation: at most the DAG's depth passes over the edges.
+        // Heights by relaxation: at most a DAG's depth passes over its edges. Each job's
+        // edges on their own when they come job after job (every engine's observations), so
+        // a pass costs the job's edges, not the whole observation's.
         let h = &mut self.height[node0 as usize..];
-        loop {
-            let mut changed = false;
-            for &[p, c] in &obs.edges {
-                if h[p as usize] < h[c as usize] + 1 {
-                    h[p as usize] = h[c as usize] + 1;
-                    changed = true;
-                }
+        let job_of = |e: &[u32; 2]| obs.stages[e[1] as usize].job;
+        if obs.edges.is_sorted_by_key(job_of) {
+            for run in obs.edges.chunk_by(|a, b| job_of(a) == job_of(b)) {
+                relax_heights(h, run);
             }
-            if !changed {
-                break;
-            }
+        } else {
+            relax_heights(h, &obs.edges);
         }
         let v0 = self.valid_nodes.len() as u32;
         for &s in &obs.schedulable {
@@ -204,10 +244,10 @@ impl HostBatch {
             let p0 = self.pair_job.len() as u32;
             if job.stage_range().any(|s| obs.stages[s].schedulable) {
                 let lo = job.min_limit.min(levels).max(1);
-                for level in lo..=levels {
-                    self.pair_job.push(i64::from(job0 + j as u32));
-                    self.pair_level.push(level);
-                }
+                let n = (levels - lo + 1) as usize;
+                self.pair_job
+                    .extend(std::iter::repeat_n(i64::from(job0 + j as u32), n));
+                self.pair_level.extend(lo..=levels);
             }
             self.job_pairs.push((p0, self.pair_job.len() as u32 - p0));
         }
@@ -216,7 +256,15 @@ impl HostBatch {
     /// Appends one observation as a new graph for `cfg`'s heads: its limit levels and, for
     /// a model with a partition branch, the partition rows of its eligible stages.
     pub fn push_for(&mut self, obs: &Observation, cfg: &PolicyConfig) {
+        let node0 = self.nodes();
         self.push(obs, cfg.levels as u32);
+        if cfg.key_dim.is_some() {
+            for row in self.x[node0 * NODE_FEATURES..].chunks_exact_mut(NODE_FEATURES) {
+                for c in CLUSTER_COLUMNS {
+                    row[c] = 0.0;
+                }
+            }
+        }
         let Some(levels) = &cfg.partition_levels else {
             return;
         };
@@ -280,6 +328,8 @@ impl HostBatch {
             .extend(std::iter::repeat_n(gi, vn as usize));
         self.job_x
             .extend_from_slice(&src.job_x[j0 * JOB_FEATURES..(j0 + jn) * JOB_FEATURES]);
+        self.cluster_x
+            .extend_from_slice(&src.cluster_x[g * CLUSTER_FEATURES..(g + 1) * CLUSTER_FEATURES]);
         self.job_graph.extend(std::iter::repeat_n(gi, jn));
         self.job_min_limit
             .extend_from_slice(&src.job_min_limit[j0..j0 + jn]);
@@ -401,6 +451,8 @@ pub struct GraphTensors {
     /// GCN: (source, destination, coefficient `[E', 1]`), self-loops included.
     pub gcn_edges: Option<(Tensor<1, Int>, Tensor<1, Int>, Tensor<2>)>,
     pub job_x: Tensor<2>,
+    /// `[graphs, CLUSTER_FEATURES]`.
+    pub cluster_x: Tensor<2>,
     pub job_graph: Tensor<1, Int>,
     /// GRU: per step, the job index of each graph and a `[graphs, 1]` mask of real steps.
     pub gru_steps: Vec<(Tensor<1, Int>, Tensor<2>)>,
@@ -474,6 +526,7 @@ impl GraphTensors {
             steps,
             gcn_edges,
             job_x: floats(&h.job_x, [j, JOB_FEATURES], dev),
+            cluster_x: floats(&h.cluster_x, [h.graphs, CLUSTER_FEATURES], dev),
             job_graph: ints(&h.job_graph, dev),
             gru_steps,
             valid_nodes: ints(&h.valid_nodes, dev),

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::batch::{GraphTensors, JOB_FEATURES, Needs};
+use super::batch::{CLUSTER_FEATURES, GraphTensors, JOB_FEATURES, Needs};
 use super::encoder::{DecimaEncoder, GatEncoder, GcnEncoder};
 use super::host::HostWeights;
 use super::host::encoder::HostEncoder;
@@ -82,6 +82,16 @@ pub struct PolicyConfig {
     /// a shuffle stage is first given slots. Absent: no branch (every model saved before
     /// it existed).
     pub partition_levels: Option<Vec<PartitionLevel>>,
+    /// The key-query stage head, for decisions that stay cheap at hundreds of concurrent
+    /// jobs: each schedulable stage's logit is its key (width `key_dim`, from its features,
+    /// embedding and job summary) dotted with one query per decision (from the global
+    /// summary and the cluster-wide inputs), plus a learned weight on "the executors come
+    /// from this job". The cluster-wide node features (`batch::CLUSTER_COLUMNS`) move from
+    /// the node rows to the query, so a job's embeddings, summary and keys depend on the job
+    /// alone and are kept between decisions; with a summed global summary, a decision costs
+    /// a few multiply-adds per job. Absent: Decima's MLP over [node, job, global] per stage,
+    /// whose every row changes with the global summary at every decision.
+    pub key_dim: Option<usize>,
 }
 
 impl PolicyConfig {
@@ -107,6 +117,7 @@ impl PolicyConfig {
             levels: 50,
             seed: 0,
             partition_levels: None,
+            key_dim: None,
         }
     }
 
@@ -132,6 +143,7 @@ impl PolicyConfig {
             levels: 50,
             seed: 0,
             partition_levels: None,
+            key_dim: None,
         }
     }
 
@@ -157,6 +169,7 @@ impl PolicyConfig {
             levels: 50,
             seed: 0,
             partition_levels: None,
+            key_dim: None,
         }
     }
 
@@ -185,6 +198,16 @@ impl PolicyConfig {
         }
         if let Some(levels) = &self.partition_levels {
             super::partition::validate_levels(levels)?;
+        }
+        match self.key_dim {
+            Some(0) => return Err("key_dim must be positive".into()),
+            Some(_) if self.global_summary != GlobalSummaryKind::Sum => {
+                return Err(
+                    "key_dim needs global_summary = \"sum\": a GRU over the jobs costs every job at every decision"
+                        .into(),
+                );
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -237,6 +260,9 @@ pub struct Policy {
     critic: Option<Mlp>,
     /// The partition branch's head, scoring (stage, level) rows.
     partition_head: Option<Mlp>,
+    /// The key-query stage head's query (`PolicyConfig::key_dim`); `stage_head` then
+    /// computes the keys.
+    query_head: Option<Mlp>,
     #[module(skip)]
     input_features: usize,
     #[module(skip)]
@@ -347,7 +373,10 @@ impl Policy {
             job_mlp,
             global_mlp,
             gru,
-            stage_head: Mlp::logits(node_in + 2 * d, &cfg.head_hidden, act, dev),
+            stage_head: match cfg.key_dim {
+                None => Mlp::logits(node_in + 2 * d, &cfg.head_hidden, act, dev),
+                Some(k) => Mlp::keys(node_in + d, &cfg.head_hidden, k, act, dev),
+            },
             limit_head: Mlp::logits(JOB_FEATURES + 2 * d + 1, &cfg.head_hidden, act, dev),
             critic: cfg.critic.then(|| {
                 Mlp::new(
@@ -363,6 +392,16 @@ impl Policy {
                 .partition_levels
                 .as_ref()
                 .map(|_| Mlp::logits(node_in + 2 * d + PART_FEATURES, &cfg.head_hidden, act, dev)),
+            query_head: cfg.key_dim.map(|k| {
+                Mlp::new(
+                    d + CLUSTER_FEATURES,
+                    &cfg.head_hidden,
+                    k + 1,
+                    act,
+                    false,
+                    dev,
+                )
+            }),
             input_features: f,
             job_summary: cfg.job_summary,
         };
@@ -407,28 +446,55 @@ impl Policy {
             }
             h
         };
-        let node_rows = Tensor::cat(
-            vec![
-                node.clone(),
-                job_sum.clone().select(0, t.node_job.clone()),
-                global.clone().select(0, t.node_graph.clone()),
-            ],
-            1,
-        )
-        .select(0, t.valid_nodes.clone());
+        // Rows of the schedulable stages only, gathered before they are joined: a gather
+        // over every node (and its backward) costs the whole batch, not the heads' rows.
+        let node_job_rows = || {
+            let valid_job = t.node_job.clone().select(0, t.valid_nodes.clone());
+            Tensor::cat(
+                vec![
+                    node.clone().select(0, t.valid_nodes.clone()),
+                    job_sum.clone().select(0, valid_job),
+                ],
+                1,
+            )
+        };
+        let node_rows = || {
+            Tensor::cat(
+                vec![
+                    node_job_rows(),
+                    global.clone().select(0, t.valid_node_graph.clone()),
+                ],
+                1,
+            )
+        };
         let part_logp = match (&self.partition_head, &t.parts) {
             (Some(head), Some((valid, x))) => {
-                let rows = Tensor::cat(
-                    vec![node_rows.clone().select(0, valid.clone()), x.clone()],
-                    1,
-                );
+                let rows = Tensor::cat(vec![node_rows().select(0, valid.clone()), x.clone()], 1);
                 let logp = segment_log_softmax(head.forward(rows), valid.clone(), valid_count(t));
                 let r = logp.dims()[0];
                 Some(logp.reshape([r]))
             }
             _ => None,
         };
-        let stage_logits = self.stage_head.forward(node_rows);
+        let stage_logits = match &self.query_head {
+            None => self.stage_head.forward(node_rows()),
+            Some(query) => {
+                let keys = self.stage_head.forward(node_job_rows());
+                let k = keys.dims()[1];
+                let q = query
+                    .forward(Tensor::cat(vec![global.clone(), t.cluster_x.clone()], 1))
+                    .select(0, t.valid_node_graph.clone());
+                // Job feature 1 is +-2: whether the executors come from the node's job.
+                let source = t
+                    .job_x
+                    .clone()
+                    .narrow(1, 1, 1)
+                    .select(0, t.node_job.clone())
+                    .select(0, t.valid_nodes.clone())
+                    .mul_scalar(0.5);
+                (keys * q.clone().narrow(1, 0, k)).sum_dim(1) + q.narrow(1, k, 1) * source
+            }
+        };
         let stage_logp = segment_log_softmax(stage_logits, t.valid_node_graph.clone(), t.graphs);
         let job_rows = Tensor::cat(
             vec![
@@ -491,6 +557,7 @@ impl Policy {
             limit_head: self.limit_head.host(),
             critic: self.critic.as_ref().map(Mlp::host),
             partition_head: self.partition_head.as_ref().map(Mlp::host),
+            query_head: self.query_head.as_ref().map(Mlp::host),
         }
     }
 }

@@ -62,6 +62,11 @@ pub struct ModelSettings {
     /// The branch's levels ("keep", "split", "slots*F"), instead of the default ones;
     /// implies `partition`.
     pub partition_levels: Option<Vec<crate::model::partition::PartitionLevel>>,
+    /// The global summary: `"sum"` (Decima's, order-free) or `"gru"` (MPDA's).
+    pub global_summary: Option<crate::model::policy::GlobalSummaryKind>,
+    /// The key-query stage head of this width (`PolicyConfig::key_dim`): decisions whose
+    /// cost barely grows with the concurrent jobs. Needs `global_summary = "sum"`.
+    pub key_dim: Option<usize>,
 }
 
 impl ModelSettings {
@@ -98,6 +103,10 @@ impl ModelSettings {
                 c.critic_hidden = c.head_hidden.clone();
             }
         }
+        if let Some(v) = self.global_summary {
+            c.global_summary = v;
+        }
+        c.key_dim = self.key_dim;
         if self.spark_features {
             if c.input_features != 7 {
                 return Err(format!(

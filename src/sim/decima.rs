@@ -869,9 +869,6 @@ impl DecimaEnv {
                 let saturated = st.saturated();
                 unsaturated |= !saturated;
                 remaining_work_ms += f64::from(st.num_tasks - st.next_task) * st.mean_ms;
-                for &p in &trace_stage.parents {
-                    obs.edges.push([base + p, base + local]);
-                }
                 obs.stages.push(StageView {
                     id,
                     job: ji as u32,
@@ -886,25 +883,23 @@ impl DecimaEnv {
                     runnable_since: st.frontier_seq,
                     saturated,
                     done: st.done,
-                    schedulable: false,
+                    // Decided below: unsaturated, not selected, every parent saturated.
+                    schedulable: !saturated && !st.selected,
                     mean_task_ms: st.mean_ms,
                     last_task_ms: st.last_task_ms,
                     in_degree: trace_stage.parents.len() as u32,
                     out_degree: job.trace.children[local as usize].len() as u32,
                 });
             }
-            for local in 0..job.num_stages {
-                let i = (base + local) as usize;
-                let sv = &obs.stages[i];
-                let ok = !sv.saturated
-                    && !self.stages[sv.id as usize].selected
-                    && job.trace.stages[local as usize]
-                        .parents
-                        .iter()
-                        .all(|&p| obs.stages[(base + p) as usize].saturated);
-                if ok {
-                    obs.stages[i].schedulable = true;
-                    obs.schedulable.push(i as u32);
+            for &[p, c] in &job.trace.edges {
+                obs.edges.push([base + p, base + c]);
+                if !obs.stages[(base + p) as usize].saturated {
+                    obs.stages[(base + c) as usize].schedulable = false;
+                }
+            }
+            for i in base..base + job.num_stages {
+                if obs.stages[i as usize].schedulable {
+                    obs.schedulable.push(i);
                 }
             }
             obs.jobs.push(JobView {

@@ -138,6 +138,10 @@ pub struct JobTrace {
     pub stages: Vec<StageTrace>,
     /// `children[s]`: stages that have `s` as a parent (derived, for fast traversal).
     pub children: Vec<Vec<u32>>,
+    /// Every `[parent, child]` edge, child after child, each child's parents in order
+    /// (derived): an observation copies a job's edges from one allocation instead of
+    /// visiting every stage's parent list (most of an observation's time at 400 jobs).
+    pub edges: Vec<[u32; 2]>,
     /// `pools[s]`: the sampling pools of stage `s` (derived once, see [`StagePools`]).
     pub pools: Vec<StagePools>,
 }
@@ -160,12 +164,18 @@ impl JobTrace {
             }
         }
         let pools = stages.iter().map(StagePools::new).collect();
+        let edges = stages
+            .iter()
+            .enumerate()
+            .flat_map(|(c, st)| st.parents.iter().map(move |&p| [p, c as u32]))
+            .collect();
         Ok(Self {
             name,
             size,
             query,
             stages,
             children,
+            edges,
             pools,
         })
     }

@@ -66,12 +66,25 @@ impl GatEncoder {
             .forward(t.x.clone().narrow(1, 0, self.inputs))
             .reshape([n, heads, dim]);
         let bias: Tensor<3> = self.bias.val().unsqueeze_dim(0);
+        // A step's receivers are updated at that step only, so until then they hold their
+        // projection. With one set of attention vectors, every node's receiver score is
+        // computed once from the projection: a step then gathers `[edges, heads]` scores
+        // rather than `[edges, heads, dim]` rows, whose backward zero-fills and scatters a
+        // whole `[nodes, heads, dim]` gradient per step.
+        let dst_scores = (self.att_dst.len() == 1)
+            .then(|| (h.clone() * self.att_dst[0].val().unsqueeze_dim::<3>(0)).sum_dim(2));
         for (k, st) in t.steps.iter().enumerate() {
             let a_src: Tensor<3> = self.att_src[k % self.att_src.len()].val().unsqueeze_dim(0);
-            let a_dst: Tensor<3> = self.att_dst[k % self.att_dst.len()].val().unsqueeze_dim(0);
             let hc = h.clone().select(0, st.child.clone());
             let s_src = (hc.clone() * a_src).sum_dim(2);
-            let s_dst = (h.clone().select(0, st.parent.clone()) * a_dst).sum_dim(2);
+            let s_dst = match &dst_scores {
+                Some(scores) => scores.clone().select(0, st.parent.clone()),
+                None => {
+                    let a_dst: Tensor<3> =
+                        self.att_dst[k % self.att_dst.len()].val().unsqueeze_dim(0);
+                    (h.clone().select(0, st.parent.clone()) * a_dst).sum_dim(2)
+                }
+            };
             let e = leaky_relu(s_dst + s_src, 0.2);
             let alpha = segment_softmax(e, st.parent_local.clone(), st.len);
             let msg = segment_sum(hc * alpha, st.parent_local.clone(), st.len);

@@ -12,11 +12,14 @@
 //!
 //! What stays per decision: the key of every job (a pass over its feature rows), the global
 //! summary over all jobs, and the heads over every schedulable stage, whose inputs include
-//! the global summary.
+//! the global summary. A key-query model (`PolicyConfig::key_dim`) keeps more: each job's
+//! term of its summed global summary, and the key of each of its stages that has been
+//! schedulable, so that its per-job work per decision is a lookup, a sum and a dot product.
 
 use std::collections::HashMap;
 
 use super::encoder::bucket;
+use super::layers::HostMlp;
 use crate::model::batch::{HostBatch, NODE_FEATURES};
 
 /// A job's inputs (the key) and outputs.
@@ -28,6 +31,12 @@ struct Entry {
     emb: Vec<f32>,
     /// `[dim]`.
     job_sum: Vec<f32>,
+    /// Key-query models (`PolicyConfig::key_dim`) only, else empty: the job's term of the
+    /// global summary (`[dim]`), and its nodes' stage keys (`[nodes * key_dim]`), each
+    /// computed the first time its node is schedulable (`has_key`).
+    global: Vec<f32>,
+    keys: Vec<f32>,
+    has_key: Vec<bool>,
     /// The decision that last used it.
     used: u64,
 }
@@ -57,13 +66,46 @@ pub(crate) struct JobMemo {
     pub(crate) misses: u64,
 }
 
-/// FNV-1a over 32-bit words, 64-bit state: the bucket of a key, which is compared in full.
+/// What the jobs that missed computed, in miss order (the miss batch's node and job
+/// order), for [`JobMemo::store_and_gather`]. `global` and `keys` are empty but for
+/// key-query models.
+pub(crate) struct MissResults<'a> {
+    pub dim: usize,
+    /// `[miss nodes * dim]`.
+    pub emb: &'a [f32],
+    /// `[miss jobs * dim]`.
+    pub job_sum: &'a [f32],
+    /// `[miss jobs * dim]`: each job's term of the global summary.
+    pub global: &'a [f32],
+    pub key_dim: usize,
+}
+
+/// Buffers for computing a key.
+pub(crate) struct KeyScratch<'a> {
+    pub row: &'a mut Vec<f32>,
+    pub a: &'a mut Vec<f32>,
+    pub b: &'a mut Vec<f32>,
+}
+
+/// The bucket of a key, which is compared in full: a multiply-xor hash over pairs of
+/// 32-bit words in four independent lanes (a serial FNV-1a over every word was a third
+/// of a decision's time at 400 jobs).
 fn hash(words: &[u32]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &w in words {
-        h = (h ^ u64::from(w)).wrapping_mul(0x0000_0100_0000_01b3);
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut lanes = [K, K.rotate_left(17), K.rotate_left(31), K.rotate_left(47)];
+    let mut chunks = words.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, p) in lanes.iter_mut().zip(c.chunks_exact(2)) {
+            let w = u64::from(p[0]) | u64::from(p[1]) << 32;
+            *l = (*l ^ w).wrapping_mul(K).rotate_left(29);
+        }
     }
-    h
+    let mut h =
+        lanes[0] ^ lanes[1].rotate_left(7) ^ lanes[2].rotate_left(13) ^ lanes[3].rotate_left(19);
+    for &w in chunks.remainder() {
+        h = (h ^ u64::from(w)).wrapping_mul(K).rotate_left(29);
+    }
+    (h ^ words.len() as u64).wrapping_mul(K) ^ (h >> 32)
 }
 
 impl JobMemo {
@@ -160,12 +202,17 @@ impl JobMemo {
     /// (`[nodes * dim]` of the observation) and `sum_out` (`[jobs * dim]`).
     pub(crate) fn store_and_gather(
         &mut self,
-        dim: usize,
-        emb: &[f32],
-        job_sum: &[f32],
-        emb_out: &mut Vec<f32>,
+        miss: MissResults,
+        emb_out: Option<&mut Vec<f32>>,
         sum_out: &mut Vec<f32>,
     ) {
+        let MissResults {
+            dim,
+            emb,
+            job_sum,
+            global,
+            key_dim,
+        } = miss;
         let mut node = 0;
         for (m, &(j, k, k0, k1)) in self.miss_jobs.iter().enumerate() {
             let (_, nn, _) = self.jobs[j as usize];
@@ -187,17 +234,27 @@ impl JobMemo {
             e.job_sum.clear();
             e.job_sum
                 .extend_from_slice(&job_sum[m * dim..(m + 1) * dim]);
+            e.global.clear();
+            if !global.is_empty() {
+                e.global.extend_from_slice(&global[m * dim..(m + 1) * dim]);
+            }
+            e.keys.clear();
+            e.has_key.clear();
+            if key_dim > 0 {
+                e.keys.resize(nn * key_dim, 0.0);
+                e.has_key.resize(nn, false);
+            }
             e.used = self.decision;
             node += nn;
             self.index.insert(k, slot);
             self.jobs[j as usize].2 = slot;
         }
-        emb_out.clear();
         sum_out.clear();
         for &(_, _, slot) in &self.jobs {
-            let e = &self.entries[slot as usize];
-            emb_out.extend_from_slice(&e.emb);
-            sum_out.extend_from_slice(&e.job_sum);
+            sum_out.extend_from_slice(&self.entries[slot as usize].job_sum);
+        }
+        if let Some(out) = emb_out {
+            self.gather_embeddings(out);
         }
         // Entries unused for 16 decisions go once they outnumber the jobs 8 to 1: a
         // finished job's, or a state its job has left. Keeping more found more (76% of jobs
@@ -214,5 +271,56 @@ impl JobMemo {
                 }
             }
         }
+    }
+
+    /// Every job's node embeddings, in the observation's node order, into `out`
+    /// (`[nodes * dim]`). Call after [`store_and_gather`](Self::store_and_gather).
+    pub(crate) fn gather_embeddings(&self, out: &mut Vec<f32>) {
+        out.clear();
+        for &(_, _, slot) in &self.jobs {
+            out.extend_from_slice(&self.entries[slot as usize].emb);
+        }
+    }
+
+    /// The global summary of a summed design: every job's term, added in job order (the
+    /// order of a full recompute, so the sum is bit-identical to it).
+    pub(crate) fn sum_global(&self, out: &mut [f32]) {
+        out.fill(0.0);
+        for &(_, _, slot) in &self.jobs {
+            for (o, v) in out.iter_mut().zip(&self.entries[slot as usize].global) {
+                *o += v;
+            }
+        }
+    }
+
+    /// The stage key of node `v` of `h` (`[key_dim]`), of a key-query model whose stage
+    /// head is `head`: computed from the row [its first `f` features, its embedding, its
+    /// job's summary] (as `FastPolicy` builds it without a memo) the first time it is
+    /// asked for, then kept with the job's entry.
+    pub(crate) fn key(
+        &mut self,
+        h: &HostBatch,
+        v: usize,
+        f: usize,
+        head: &HostMlp,
+        s: KeyScratch,
+    ) -> &[f32] {
+        let job = h.node_job[v] as usize;
+        let (n0, _, slot) = self.jobs[job];
+        let local = v - n0 as usize;
+        let e = &mut self.entries[slot as usize];
+        // A job has at least one node; its keys are `[nodes * key_dim]`.
+        let (d, k) = (e.job_sum.len(), e.keys.len() / e.has_key.len());
+        if !e.has_key[local] {
+            let KeyScratch { row, a, b } = s;
+            row.clear();
+            row.extend_from_slice(&h.x[v * NODE_FEATURES..v * NODE_FEATURES + f]);
+            row.extend_from_slice(&e.emb[local * d..(local + 1) * d]);
+            row.extend_from_slice(&e.job_sum);
+            head.apply(row, a, b);
+            e.keys[local * k..(local + 1) * k].copy_from_slice(a);
+            e.has_key[local] = true;
+        }
+        &e.keys[local * k..(local + 1) * k]
     }
 }

@@ -22,7 +22,7 @@ pub mod encoder;
 pub mod layers;
 mod memo;
 
-use super::batch::{HostBatch, JOB_FEATURES, LEVEL_SCALE, NODE_FEATURES};
+use super::batch::{CLUSTER_FEATURES, HostBatch, JOB_FEATURES, LEVEL_SCALE, NODE_FEATURES};
 use super::decode::{Choice, pick};
 use super::partition::PART_FEATURES;
 use super::policy::{JobSummaryKind, Policy, PolicyConfig};
@@ -43,6 +43,9 @@ pub struct HostWeights {
     pub limit_head: HostMlp,
     pub critic: Option<HostMlp>,
     pub partition_head: Option<HostMlp>,
+    /// The key-query stage head's query (`PolicyConfig::key_dim`); `stage_head` then
+    /// computes keys.
+    pub query_head: Option<HostMlp>,
 }
 
 /// Reused buffers of the summaries and heads (the encoder has its own).
@@ -58,6 +61,8 @@ struct Scratch {
     limit_logp: Vec<f32>,
     levels: Vec<u32>,
     part_logp: Vec<f32>,
+    /// The key-query head's query of the decision, `[key_dim + 1]`.
+    query: Vec<f32>,
 }
 
 /// The policy's forward pass on the host, for one observation at a time.
@@ -72,6 +77,7 @@ pub struct FastPolicy {
     limit_head: HostMlp,
     critic: Option<HostMlp>,
     partition_head: Option<HostMlp>,
+    query_head: Option<HostMlp>,
     enc: EncoderScratch,
     s: Scratch,
     /// Per-job embeddings and summaries kept between decisions (`memo.rs`); `None`: every
@@ -79,7 +85,13 @@ pub struct FastPolicy {
     memo: Option<Box<JobMemo>>,
     /// The observation's node embeddings, `[nodes * dim]`, gathered from the memo.
     emb: Vec<f32>,
+    /// Whether `emb` holds this decision's embeddings: a key-query model gathers them only
+    /// when the critic or the partition head needs them.
+    emb_ready: bool,
+    /// What the jobs that missed the memo computed: summaries, and for key-query models
+    /// their terms of the global summary.
     miss_sum: Vec<f32>,
+    miss_global: Vec<f32>,
 }
 
 /// A decision from [`FastPolicy::decide`].
@@ -119,6 +131,7 @@ impl FastPolicy {
             limit_head,
             critic,
             partition_head,
+            query_head,
         } = p.host();
         Self {
             cfg: cfg.clone(),
@@ -130,11 +143,14 @@ impl FastPolicy {
             limit_head,
             critic,
             partition_head,
+            query_head,
             enc: EncoderScratch::default(),
             s: Scratch::default(),
             memo: Some(Box::default()),
             emb: Vec::new(),
+            emb_ready: false,
             miss_sum: Vec::new(),
+            miss_global: Vec::new(),
         }
     }
 
@@ -151,31 +167,14 @@ impl FastPolicy {
 
     /// Node embeddings and job summaries of graph 0 of `h` (`embeddings()`, `s.job_sum`),
     /// from the memo for jobs that did not change, then the global summary (`s.global`).
+    /// A key-query model keeps each job's keys and term of the global summary in the memo
+    /// too, and gathers the embeddings only on demand ([`ensure_embeddings`]).
     fn encode_and_summarise(&mut self, h: &HostBatch) {
-        let steps = self.cfg.steps;
+        let (steps, d, f) = (self.cfg.steps, self.cfg.dim, self.cfg.input_features);
+        let keyed = self.query_head.is_some();
         let mut sums = std::mem::take(&mut self.s.job_sum);
-        if let Some(memo) = self.memo.as_mut() {
-            memo.lookup(h, self.cfg.input_features);
-            self.miss_sum.clear();
-            if memo.miss.nodes() > 0 {
-                self.encoder.encode(&memo.miss, steps, &mut self.enc);
-                job_sums(
-                    &self.cfg,
-                    &self.job_mlp,
-                    &memo.miss,
-                    self.enc.embeddings(),
-                    &mut self.s,
-                    &mut self.miss_sum,
-                );
-            }
-            memo.store_and_gather(
-                self.cfg.dim,
-                self.enc.embeddings(),
-                &self.miss_sum,
-                &mut self.emb,
-                &mut sums,
-            );
-        } else {
+        self.emb_ready = false;
+        let Some(memo) = self.memo.as_mut() else {
             self.encoder.encode(h, steps, &mut self.enc);
             job_sums(
                 &self.cfg,
@@ -185,9 +184,65 @@ impl FastPolicy {
                 &mut self.s,
                 &mut sums,
             );
+            self.s.job_sum = sums;
+            self.global();
+            return;
+        };
+        memo.lookup(h, f);
+        self.miss_sum.clear();
+        self.miss_global.clear();
+        if memo.miss.nodes() > 0 {
+            self.encoder.encode(&memo.miss, steps, &mut self.enc);
+            let emb = self.enc.embeddings();
+            job_sums(
+                &self.cfg,
+                &self.job_mlp,
+                &memo.miss,
+                emb,
+                &mut self.s,
+                &mut self.miss_sum,
+            );
+            if keyed {
+                let global_mlp = self
+                    .global_mlp
+                    .as_ref()
+                    .expect("key_dim needs a summed global summary");
+                for js in self.miss_sum.chunks_exact(d) {
+                    global_mlp.apply(js, &mut self.s.a, &mut self.s.b);
+                    self.miss_global.extend_from_slice(&self.s.a);
+                }
+            }
         }
+        memo.store_and_gather(
+            memo::MissResults {
+                dim: d,
+                emb: self.enc.embeddings(),
+                job_sum: &self.miss_sum,
+                global: &self.miss_global,
+                key_dim: self.cfg.key_dim.unwrap_or(0),
+            },
+            (!keyed).then_some(&mut self.emb),
+            &mut sums,
+        );
+        self.emb_ready = !keyed;
         self.s.job_sum = sums;
-        self.global();
+        if keyed {
+            self.s.global.resize(d, 0.0);
+            memo.sum_global(&mut self.s.global);
+        } else {
+            self.global();
+        }
+    }
+
+    /// The node embeddings of the last observation scored, gathered from the memo if they
+    /// were not yet (a key-query model's decisions do not need them).
+    fn ensure_embeddings(&mut self) {
+        if !self.emb_ready {
+            if let Some(memo) = &self.memo {
+                memo.gather_embeddings(&mut self.emb);
+            }
+            self.emb_ready = true;
+        }
     }
 
     /// The global summary (`s.global`) over the job summaries, in job order.
@@ -226,13 +281,47 @@ impl FastPolicy {
         );
         self.encode_and_summarise(h);
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = embeddings(&self.memo, &self.emb, &self.enc);
         let s = &mut self.s;
         s.stage_logp.clear();
-        for &v in &h.valid_nodes {
-            stage_row(&mut s.row, h, v as usize, f, d, emb, &s.job_sum, &s.global);
-            self.stage_head.apply(&s.row, &mut s.a, &mut s.b);
-            s.stage_logp.push(s.a[0]);
+        if let Some(query) = &self.query_head {
+            let k = self.cfg.key_dim.unwrap_or(0);
+            s.row.clear();
+            s.row.extend_from_slice(&s.global);
+            s.row.extend_from_slice(&h.cluster_x[..CLUSTER_FEATURES]);
+            query.apply(&s.row, &mut s.query, &mut s.b);
+            for &v in &h.valid_nodes {
+                let (v, j) = (v as usize, h.node_job[v as usize] as usize);
+                let key = match &mut self.memo {
+                    Some(memo) => memo.key(
+                        h,
+                        v,
+                        f,
+                        &self.stage_head,
+                        memo::KeyScratch {
+                            row: &mut s.row,
+                            a: &mut s.a,
+                            b: &mut s.b,
+                        },
+                    ),
+                    None => {
+                        key_row(&mut s.row, h, v, f, d, self.enc.embeddings(), &s.job_sum);
+                        self.stage_head.apply(&s.row, &mut s.a, &mut s.b);
+                        &s.a
+                    }
+                };
+                // Job feature 1 is +-2: whether the executors come from this job.
+                let source = h.job_x[j * JOB_FEATURES + 1] * 0.5;
+                let dot: f32 = key.iter().zip(&s.query).map(|(a, b)| a * b).sum();
+                s.stage_logp.push(dot + s.query[k] * source);
+            }
+        } else {
+            let emb = embeddings(&self.memo, &self.emb, &self.enc);
+            for &v in &h.valid_nodes {
+                key_row(&mut s.row, h, v as usize, f, d, emb, &s.job_sum);
+                s.row.extend_from_slice(&s.global);
+                self.stage_head.apply(&s.row, &mut s.a, &mut s.b);
+                s.stage_logp.push(s.a[0]);
+            }
         }
         log_softmax(&mut s.stage_logp);
         &s.stage_logp
@@ -268,6 +357,10 @@ impl FastPolicy {
     /// [`stage_logp`](Self::stage_logp) on the same batch.
     pub fn part_logp(&mut self, h: &HostBatch, valid: usize) -> &[f32] {
         self.s.part_logp.clear();
+        if self.partition_head.is_none() || valid >= h.valid_parts.len() {
+            return &self.s.part_logp;
+        }
+        self.ensure_embeddings();
         let (Some(head), Some(&(r0, rn))) = (&self.partition_head, h.valid_parts.get(valid)) else {
             return &self.s.part_logp;
         };
@@ -276,7 +369,8 @@ impl FastPolicy {
         let s = &mut self.s;
         let v = h.valid_nodes[valid] as usize;
         for r in r0 as usize..(r0 + rn) as usize {
-            stage_row(&mut s.row, h, v, f, d, emb, &s.job_sum, &s.global);
+            key_row(&mut s.row, h, v, f, d, emb, &s.job_sum);
+            s.row.extend_from_slice(&s.global);
             s.row
                 .extend_from_slice(&h.part_x[r * PART_FEATURES..(r + 1) * PART_FEATURES]);
             head.apply(&s.row, &mut s.a, &mut s.b);
@@ -312,6 +406,8 @@ impl FastPolicy {
     /// The critic's value of the observation last scored by [`stage_logp`](Self::stage_logp)
     /// or [`decide`](Self::decide); `None` for designs without a critic.
     pub fn value(&mut self, h: &HostBatch) -> Option<f32> {
+        self.critic.as_ref()?;
+        self.ensure_embeddings();
         let critic = self.critic.as_ref()?;
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
         let emb = embeddings(&self.memo, &self.emb, &self.enc);
@@ -345,11 +441,11 @@ impl FastPolicy {
     }
 }
 
-/// The row the stage head (and the partition head, before its level's features) reads for
-/// node `v` of `h`: its first `f` features, its embedding, its job's summary and the
-/// global summary, as in `Policy::forward`.
-#[allow(clippy::too_many_arguments)]
-fn stage_row(
+/// The row a key-query model's stage head reads for node `v` of `h`: its first `f`
+/// features, its embedding and its job's summary, as in `Policy::forward`. The MLP stage
+/// head (and the partition head, before its level's features) reads it followed by the
+/// global summary.
+fn key_row(
     row: &mut Vec<f32>,
     h: &HostBatch,
     v: usize,
@@ -357,14 +453,12 @@ fn stage_row(
     d: usize,
     emb: &[f32],
     job_sum: &[f32],
-    global: &[f32],
 ) {
     let j = h.node_job[v] as usize;
     row.clear();
     row.extend_from_slice(&h.x[v * NODE_FEATURES..v * NODE_FEATURES + f]);
     row.extend_from_slice(&emb[v * d..(v + 1) * d]);
     row.extend_from_slice(&job_sum[j * d..(j + 1) * d]);
-    row.extend_from_slice(global);
 }
 
 /// The node embeddings of the last observation: gathered from the memo, or the encoder's

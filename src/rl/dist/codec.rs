@@ -66,6 +66,7 @@ fn put_batch(out: &mut Vec<u8>, b: &HostBatch) {
         edge_child,
         edge_parent,
         job_x,
+        cluster_x,
         job_graph,
         job_min_limit,
         graph_jobs,
@@ -82,7 +83,7 @@ fn put_batch(out: &mut Vec<u8>, b: &HostBatch) {
         valid_parts,
     } = b;
     (*graphs as u64).put(out);
-    for v in [x, unfinished, job_x, part_x] {
+    for v in [x, unfinished, job_x, cluster_x, part_x] {
         put(out, v);
     }
     for v in [height, job_min_limit, pair_level] {
@@ -115,7 +116,8 @@ fn put_batch(out: &mut Vec<u8>, b: &HostBatch) {
 
 fn get_batch(r: &mut Reader) -> Result<HostBatch, String> {
     let graphs = usize::try_from(r.one::<u64>()?).map_err(|e| e.to_string())?;
-    let (x, unfinished, job_x, part_x) = (r.vec()?, r.vec()?, r.vec()?, r.vec()?);
+    let (x, unfinished, job_x, cluster_x, part_x) =
+        (r.vec()?, r.vec()?, r.vec()?, r.vec()?, r.vec()?);
     let (height, job_min_limit, pair_level) = (r.vec()?, r.vec()?, r.vec()?);
     let (node_job, node_graph, edge_child, edge_parent) = (
         get_indices(r)?,
@@ -142,6 +144,7 @@ fn get_batch(r: &mut Reader) -> Result<HostBatch, String> {
         edge_child,
         edge_parent,
         job_x,
+        cluster_x,
         job_graph,
         job_min_limit,
         graph_jobs,
