@@ -80,11 +80,14 @@ fn spark_features_at(obs: &Observation, s: usize, speed: f32) -> [f32; 4] {
     }
 }
 
-/// Longest paths to a leaf over `edges` (`[parent, child]`), by relaxation from `h`.
+/// Longest paths to a leaf over `edges` (`[parent, child]`), by relaxation from `h`. The
+/// edges are visited last to first: engines list them child after child, and Spark numbers
+/// a stage after its parents, so one pass usually settles every height and a second
+/// confirms it (in edge order it took a pass per level of the DAG).
 fn relax_heights(h: &mut [u32], edges: &[[u32; 2]]) {
     loop {
         let mut changed = false;
-        for &[p, c] in edges {
+        for &[p, c] in edges.iter().rev() {
             if h[p as usize] < h[c as usize] + 1 {
                 h[p as usize] = h[c as usize] + 1;
                 changed = true;
