@@ -448,28 +448,30 @@ impl Policy {
         };
         // Rows of the schedulable stages only, gathered before they are joined: a gather
         // over every node (and its backward) costs the whole batch, not the heads' rows.
-        let node_job_rows = || {
-            let valid_job = t.node_job.clone().select(0, t.valid_nodes.clone());
+        let valid_job = t.node_job.clone().select(0, t.valid_nodes.clone());
+        let node_job_rows = Tensor::cat(
+            vec![
+                node.clone().select(0, t.valid_nodes.clone()),
+                job_sum.clone().select(0, valid_job.clone()),
+            ],
+            1,
+        );
+        // The same rows with the global summary: what the MLP stage head and the partition
+        // head read (a key-query model's stage head reads the global summary in its query).
+        let node_rows = (self.query_head.is_none()
+            || (self.partition_head.is_some() && t.parts.is_some()))
+        .then(|| {
             Tensor::cat(
                 vec![
-                    node.clone().select(0, t.valid_nodes.clone()),
-                    job_sum.clone().select(0, valid_job),
-                ],
-                1,
-            )
-        };
-        let node_rows = || {
-            Tensor::cat(
-                vec![
-                    node_job_rows(),
+                    node_job_rows.clone(),
                     global.clone().select(0, t.valid_node_graph.clone()),
                 ],
                 1,
             )
-        };
-        let part_logp = match (&self.partition_head, &t.parts) {
-            (Some(head), Some((valid, x))) => {
-                let rows = Tensor::cat(vec![node_rows().select(0, valid.clone()), x.clone()], 1);
+        });
+        let part_logp = match (&self.partition_head, &t.parts, &node_rows) {
+            (Some(head), Some((valid, x)), Some(rows)) => {
+                let rows = Tensor::cat(vec![rows.clone().select(0, valid.clone()), x.clone()], 1);
                 let logp = segment_log_softmax(head.forward(rows), valid.clone(), valid_count(t));
                 let r = logp.dims()[0];
                 Some(logp.reshape([r]))
@@ -477,9 +479,11 @@ impl Policy {
             _ => None,
         };
         let stage_logits = match &self.query_head {
-            None => self.stage_head.forward(node_rows()),
+            None => self
+                .stage_head
+                .forward(node_rows.expect("computed for the MLP stage head")),
             Some(query) => {
-                let keys = self.stage_head.forward(node_job_rows());
+                let keys = self.stage_head.forward(node_job_rows);
                 let k = keys.dims()[1];
                 let q = query
                     .forward(Tensor::cat(vec![global.clone(), t.cluster_x.clone()], 1))
@@ -489,8 +493,7 @@ impl Policy {
                     .job_x
                     .clone()
                     .narrow(1, 1, 1)
-                    .select(0, t.node_job.clone())
-                    .select(0, t.valid_nodes.clone())
+                    .select(0, valid_job)
                     .mul_scalar(0.5);
                 (keys * q.clone().narrow(1, 0, k)).sum_dim(1) + q.narrow(1, k, 1) * source
             }

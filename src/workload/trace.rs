@@ -140,7 +140,8 @@ pub struct JobTrace {
     pub children: Vec<Vec<u32>>,
     /// Every `[parent, child]` edge, child after child, each child's parents in order
     /// (derived): an observation copies a job's edges from one allocation instead of
-    /// visiting every stage's parent list (most of an observation's time at 400 jobs).
+    /// visiting every stage's parent list (over a third of an observation's time at 400
+    /// jobs).
     pub edges: Vec<[u32; 2]>,
     /// `pools[s]`: the sampling pools of stage `s` (derived once, see [`StagePools`]).
     pub pools: Vec<StagePools>,

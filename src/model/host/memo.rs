@@ -88,8 +88,8 @@ pub(crate) struct KeyScratch<'a> {
 }
 
 /// The bucket of a key, which is compared in full: a multiply-xor hash over pairs of
-/// 32-bit words in four independent lanes (a serial FNV-1a over every word was a third
-/// of a decision's time at 400 jobs).
+/// 32-bit words in four independent lanes (a serial FNV-1a over every word is one long
+/// chain of dependent multiplications).
 fn hash(words: &[u32]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut lanes = [K, K.rotate_left(17), K.rotate_left(31), K.rotate_left(47)];

@@ -168,7 +168,7 @@ impl FastPolicy {
     /// Node embeddings and job summaries of graph 0 of `h` (`embeddings()`, `s.job_sum`),
     /// from the memo for jobs that did not change, then the global summary (`s.global`).
     /// A key-query model keeps each job's keys and term of the global summary in the memo
-    /// too, and gathers the embeddings only on demand ([`ensure_embeddings`]).
+    /// too, and gathers the embeddings only on demand ([`embeddings`]).
     fn encode_and_summarise(&mut self, h: &HostBatch) {
         let (steps, d, f) = (self.cfg.steps, self.cfg.dim, self.cfg.input_features);
         let keyed = self.query_head.is_some();
@@ -231,17 +231,6 @@ impl FastPolicy {
             memo.sum_global(&mut self.s.global);
         } else {
             self.global();
-        }
-    }
-
-    /// The node embeddings of the last observation scored, gathered from the memo if they
-    /// were not yet (a key-query model's decisions do not need them).
-    fn ensure_embeddings(&mut self) {
-        if !self.emb_ready {
-            if let Some(memo) = &self.memo {
-                memo.gather_embeddings(&mut self.emb);
-            }
-            self.emb_ready = true;
         }
     }
 
@@ -315,7 +304,7 @@ impl FastPolicy {
                 s.stage_logp.push(dot + s.query[k] * source);
             }
         } else {
-            let emb = embeddings(&self.memo, &self.emb, &self.enc);
+            let emb = embeddings(&self.memo, &mut self.emb, &mut self.emb_ready, &self.enc);
             for &v in &h.valid_nodes {
                 key_row(&mut s.row, h, v as usize, f, d, emb, &s.job_sum);
                 s.row.extend_from_slice(&s.global);
@@ -357,15 +346,11 @@ impl FastPolicy {
     /// [`stage_logp`](Self::stage_logp) on the same batch.
     pub fn part_logp(&mut self, h: &HostBatch, valid: usize) -> &[f32] {
         self.s.part_logp.clear();
-        if self.partition_head.is_none() || valid >= h.valid_parts.len() {
-            return &self.s.part_logp;
-        }
-        self.ensure_embeddings();
         let (Some(head), Some(&(r0, rn))) = (&self.partition_head, h.valid_parts.get(valid)) else {
             return &self.s.part_logp;
         };
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = embeddings(&self.memo, &self.emb, &self.enc);
+        let emb = embeddings(&self.memo, &mut self.emb, &mut self.emb_ready, &self.enc);
         let s = &mut self.s;
         let v = h.valid_nodes[valid] as usize;
         for r in r0 as usize..(r0 + rn) as usize {
@@ -406,11 +391,9 @@ impl FastPolicy {
     /// The critic's value of the observation last scored by [`stage_logp`](Self::stage_logp)
     /// or [`decide`](Self::decide); `None` for designs without a critic.
     pub fn value(&mut self, h: &HostBatch) -> Option<f32> {
-        self.critic.as_ref()?;
-        self.ensure_embeddings();
         let critic = self.critic.as_ref()?;
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
-        let emb = embeddings(&self.memo, &self.emb, &self.enc);
+        let emb = embeddings(&self.memo, &mut self.emb, &mut self.emb_ready, &self.enc);
         let s = &mut self.s;
         // [global, sum over nodes of (features, embedding), sum over jobs of (job features,
         // job summary)], as in `Policy::forward`.
@@ -461,18 +444,25 @@ fn key_row(
     row.extend_from_slice(&job_sum[j * d..(j + 1) * d]);
 }
 
-/// The node embeddings of the last observation: gathered from the memo, or the encoder's
-/// own output when there is no memo. (A function of the fields, so that the caller can
-/// borrow the scratch mutably beside it.)
+/// The node embeddings of the last observation scored: the encoder's own output when there
+/// is no memo, else gathered from the memo into `gathered`, once per decision (`ready`; a
+/// key-query model's decisions do not need them, only its critic and partition head). (A
+/// function of the fields, so that the caller can borrow the scratch mutably beside it.)
 fn embeddings<'a>(
     memo: &Option<Box<JobMemo>>,
-    gathered: &'a [f32],
+    gathered: &'a mut Vec<f32>,
+    ready: &mut bool,
     enc: &'a EncoderScratch,
 ) -> &'a [f32] {
-    if memo.is_some() {
-        gathered
-    } else {
-        enc.embeddings()
+    match memo {
+        None => enc.embeddings(),
+        Some(m) => {
+            if !*ready {
+                m.gather_embeddings(gathered);
+                *ready = true;
+            }
+            gathered
+        }
     }
 }
 
