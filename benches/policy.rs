@@ -95,6 +95,7 @@ fn bench(c: &mut Criterion) {
         PolicyConfig::mpda(),
         PolicyConfig::decima(),
         PolicyConfig::ba3c(),
+        PolicyConfig::a3c(),
     ] {
         let policy = cfg.init(&dev);
         let mut h = HostBatch::default();
@@ -115,7 +116,7 @@ fn bench(c: &mut Criterion) {
                 let out = policy.forward(&GraphTensors::new(&h, cfg.needs(), &dev));
                 let s = out.stage_logp.into_data().try_to_vec::<f32>().unwrap();
                 let l = out.limit_logp.into_data().try_to_vec::<f32>().unwrap();
-                decode(&h, &s, &l, 0, Choice::Greedy)
+                decode(&h, &s, &l, cfg.level_rows(), 0, Choice::Greedy)
             })
         });
         let ad = dev.clone().autodiff();
@@ -124,13 +125,14 @@ fn bench(c: &mut Criterion) {
         for o in &obs {
             h.push(o, cfg.levels as u32);
         }
-        // What a training minibatch holds: the limit rows of the chosen job only.
+        // What a training minibatch holds: the limit rows of the chosen job only (a joint
+        // head needs every row: its stage distribution sums over them).
         let mut one = HostBatch::default();
         for o in &obs {
             let mut single = HostBatch::default();
             single.push(o, cfg.levels as u32);
             let job = single.node_job[single.valid_nodes[0] as usize] as usize;
-            one.extend_graph_limits_of(&single, 0, Some(job));
+            one.extend_graph_limits_of(&single, 0, (!cfg.joint()).then_some(job));
         }
         let mut group = c.benchmark_group("train-step");
         group.sample_size(10);

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use mpda::eval::run_episode;
 use mpda::model::batch::{GraphTensors, HostBatch};
 use mpda::model::scheduler::LearnedScheduler;
-use mpda::model::{Choice, Policy, PolicyConfig, PolicyOutput, decode};
+use mpda::model::{Choice, LevelRows, Policy, PolicyConfig, PolicyOutput, decode};
 use mpda::sim::{Env, Observation, SimConfig};
 use mpda::workload::Episode;
 use mpda::workload::arrivals::JobArrival;
@@ -27,14 +27,31 @@ fn presets() -> Vec<PolicyConfig> {
     // The key-query stage head (decisions that stay cheap at many jobs).
     let mut keyed = sum.clone();
     keyed.key_dim = Some(16);
+    // The first four are the published designs, the single-head A3C among them.
     vec![
         PolicyConfig::mpda(),
         PolicyConfig::decima(),
         PolicyConfig::ba3c(),
+        PolicyConfig::a3c(),
         sum,
         unshared,
         keyed,
     ]
+}
+
+/// The rows of graph `g`'s level log-probabilities in a policy's output laid out as `rows`.
+fn graph_level_rows(h: &HostBatch, rows: LevelRows, g: usize) -> std::ops::Range<usize> {
+    let (v0, vn) = h.graph_valid[g];
+    let (v0, vn) = (v0 as usize, vn as usize);
+    match rows {
+        LevelRows::PerStage => h.level_range(v0, rows).start..h.level_range(v0 + vn - 1, rows).end,
+        LevelRows::PerJob => {
+            let (j0, jn) = h.graph_jobs[g];
+            let p0 = h.job_pairs[j0 as usize].0 as usize;
+            let last = h.job_pairs[(j0 + jn - 1) as usize];
+            p0..(last.0 + last.1) as usize
+        }
+    }
 }
 
 fn run(
@@ -57,7 +74,7 @@ fn sampled_actions_are_valid_and_masked_actions_have_zero_probability() {
     let dev = Device::flex();
     let all = common::observations(60, 10, 1);
     assert!(all.len() > 1000, "only {} observations", all.len());
-    for cfg in presets().into_iter().take(3) {
+    for cfg in presets().into_iter().take(4) {
         let policy = cfg.init(&dev);
         for (n, chunk) in all.chunks(64).enumerate() {
             let refs: Vec<&Observation> = chunk.iter().collect();
@@ -72,7 +89,14 @@ fn sampled_actions_are_valid_and_masked_actions_have_zero_probability() {
                     .sum();
                 assert!((mass - 1.0).abs() < 1e-4, "stage mass {mass}");
                 let u = ((n * 64 + g) as f64 * 0.618_034) % 1.0;
-                let d = decode(&h, &stage, &limit, g, Choice::Sample(u, 1.0 - u));
+                let d = decode(
+                    &h,
+                    &stage,
+                    &limit,
+                    cfg.level_rows(),
+                    g,
+                    Choice::Sample(u, 1.0 - u),
+                );
                 assert!(
                     obs.stages[d.stage].schedulable,
                     "{}: sampled a masked stage",
@@ -84,11 +108,12 @@ fn sampled_actions_are_valid_and_masked_actions_have_zero_probability() {
                     "{}: invalid limit",
                     cfg.preset
                 );
+                // The levels given the chosen stage form a distribution too (its job's, or
+                // its own joint rows), over exactly its job's valid levels.
                 let (p0, pn) = h.job_pairs[d.job];
-                let lmass: f64 = limit[p0 as usize..(p0 + pn) as usize]
-                    .iter()
-                    .map(|&l| f64::from(l).exp())
-                    .sum();
+                let rows = h.level_range(d.valid_index, cfg.level_rows());
+                assert_eq!(rows.len(), pn as usize);
+                let lmass: f64 = limit[rows].iter().map(|&l| f64::from(l).exp()).sum();
                 assert!((lmass - 1.0).abs() < 1e-4, "limit mass {lmass}");
                 // Levels below the job's minimum are not in the distribution at all.
                 for k in p0..p0 + pn {
@@ -104,7 +129,7 @@ fn sampled_actions_are_valid_and_masked_actions_have_zero_probability() {
 #[test]
 fn sampled_policies_drive_whole_episodes() {
     let dev = Device::flex();
-    for cfg in presets().into_iter().take(3) {
+    for cfg in presets().into_iter().take(4) {
         let policy = cfg.init(&dev);
         let mut env = Env::new(SimConfig {
             executors: 12,
@@ -170,15 +195,15 @@ fn stage_scores_do_not_depend_on_job_order_with_a_sum_summary() {
         .into_iter()
         .filter(|c| c.global_summary == mpda::model::policy::GlobalSummaryKind::Sum)
         .collect();
-    assert_eq!(cfgs.len(), 4);
+    assert_eq!(cfgs.len(), 5);
     let mut checked = 0;
     for cfg in cfgs {
         let policy = cfg.init(&dev);
         for obs in all.iter().filter(|o| o.jobs.len() >= 3).take(40) {
             let order: Vec<usize> = (0..obs.jobs.len()).rev().collect();
             let perm = permute_jobs(obs, &order);
-            let (h1, s1, _, v1) = run(&policy, &cfg, &[obs], &dev);
-            let (h2, s2, _, v2) = run(&policy, &cfg, &[&perm], &dev);
+            let (h1, s1, l1, v1) = run(&policy, &cfg, &[obs], &dev);
+            let (h2, s2, l2, v2) = run(&policy, &cfg, &[&perm], &dev);
             for (i, &node) in h1.valid_nodes.iter().enumerate() {
                 let id = obs.stages[node as usize].id;
                 let j = h2
@@ -193,6 +218,14 @@ fn stage_scores_do_not_depend_on_job_order_with_a_sum_summary() {
                     s1[i],
                     s2[j]
                 );
+                // And the levels given the stage.
+                let (r1, r2) = (
+                    h1.level_range(i, cfg.level_rows()),
+                    h2.level_range(j, cfg.level_rows()),
+                );
+                for (a, b) in l1[r1].iter().zip(&l2[r2]) {
+                    assert!((a - b).abs() < 1e-5, "{} level: {a} vs {b}", cfg.preset);
+                }
             }
             if let (Some(a), Some(b)) = (v1, v2) {
                 assert!((a[0] - b[0]).abs() < 1e-4);
@@ -373,12 +406,9 @@ fn a_batch_of_64_equals_64_single_forwards() {
             for (a, b) in s[v0 as usize..(v0 + vn) as usize].iter().zip(&s1) {
                 assert!((a - b).abs() < 1e-5, "{} stage {a} vs {b}", cfg.preset);
             }
-            let (j0, jn) = h.graph_jobs[g];
-            let p0 = h.job_pairs[j0 as usize].0 as usize;
-            let last = h.job_pairs[(j0 + jn - 1) as usize];
-            let p1 = (last.0 + last.1) as usize;
-            assert_eq!(p1 - p0, l1.len());
-            for (a, b) in l[p0..p1].iter().zip(&l1) {
+            let rows = graph_level_rows(&h, cfg.level_rows(), g);
+            assert_eq!(rows.len(), l1.len());
+            for (a, b) in l[rows].iter().zip(&l1) {
                 assert!((a - b).abs() < 1e-5, "{} limit {a} vs {b}", cfg.preset);
             }
             if let (Some(v), Some(v1)) = (&v, &v1) {
@@ -403,24 +433,24 @@ fn fast_host_forward_matches_burn() {
             for (a, b) in got.iter().zip(&stage) {
                 assert!((a - b).abs() < 1e-5, "{} stage {a} vs {b}", cfg.preset);
             }
-            for j in 0..h.jobs() {
-                let (p0, pn) = h.job_pairs[j];
-                let got = fast.limit_logp(&h, j);
-                assert_eq!(got.len(), pn as usize);
-                for (a, b) in got.iter().zip(&limit[p0 as usize..(p0 + pn) as usize]) {
+            for i in 0..h.valid_nodes.len() {
+                let rows = h.level_range(i, cfg.level_rows());
+                let got = fast.level_logp(&h, i);
+                assert_eq!(got.len(), rows.len());
+                for (a, b) in got.iter().zip(&limit[rows]) {
                     assert!((a - b).abs() < 1e-5, "{} limit {a} vs {b}", cfg.preset);
                 }
             }
             // Greedy decisions agree with decoding Burn's output, unless the two best
             // candidates are closer than the 1e-5 the forward passes are allowed to differ by.
-            let e = decode(&h, &stage, &limit, 0, Choice::Greedy);
-            let (p0, pn) = h.job_pairs[e.job];
+            let e = decode(&h, &stage, &limit, cfg.level_rows(), 0, Choice::Greedy);
+            let levels = h.level_range(e.valid_index, cfg.level_rows());
             let clear = |v: &[f32]| {
                 let mut s = v.to_vec();
                 s.sort_by(|a, b| b.total_cmp(a));
                 s.len() < 2 || s[0] - s[1] > 1e-4
             };
-            if clear(&stage) && clear(&limit[p0 as usize..(p0 + pn) as usize]) {
+            if clear(&stage) && clear(&limit[levels]) {
                 let d = fast.decide(&h, Choice::Greedy);
                 assert_eq!((d.stage, d.limit), (e.stage, e.limit), "{}", cfg.preset);
                 decided += 1;
@@ -625,8 +655,8 @@ fn the_job_memo_equals_a_full_recompute_on_whole_episodes() {
                 memo.value(&h).map(f32::to_bits),
                 full.value(&h).map(f32::to_bits)
             );
-            for j in 0..h.jobs() {
-                assert_eq!(bits(memo.limit_logp(&h, j)), bits(full.limit_logp(&h, j)));
+            for i in 0..h.valid_nodes.len() {
+                assert_eq!(bits(memo.level_logp(&h, i)), bits(full.level_logp(&h, i)));
             }
             let choice = Choice::Sample(rng.random(), rng.random());
             let d = memo.decide(&h, choice);
@@ -861,4 +891,68 @@ fn a_learned_scheduler_can_keep_freed_slots_on_their_stage() {
         err.contains("reoffer=sometimes must be stage or every_slot"),
         "{err}"
     );
+}
+
+/// What a rollout records as each decision's log-probability is what the learner computes
+/// from the stored batch, for every published design, on the host path and on the batched
+/// Burn path: the single-head A3C's joint rows are indexed as the two branches' pairs are.
+#[test]
+fn the_learner_rescores_every_designs_rollouts_as_they_acted() {
+    use mpda::model::host::FastPolicy;
+    use mpda::rl::learner::{Sample, rescore};
+    use mpda::rl::rollout::{EpisodePlan, rollout_batched, rollout_host};
+
+    let dev = Device::flex();
+    let sim = SimConfig {
+        executors: 6,
+        ..SimConfig::default()
+    };
+    let plans: Vec<EpisodePlan> = (0..3u64)
+        .map(|i| EpisodePlan {
+            env_seed: i,
+            jobs: common::random_jobs(4, 60 + i)
+                .into_iter()
+                .map(|job| JobArrival { job, arrival_ms: 0 })
+                .collect(),
+            max_time_ms: None,
+            sample_seed: 200 + i,
+            sequence: i as usize,
+        })
+        .collect();
+    for mut cfg in presets().into_iter().take(4) {
+        cfg.levels = 6;
+        let policy = cfg.init(&dev);
+        let host =
+            rollout_host(&FastPolicy::new(&policy, &cfg), &cfg, &sim, &plans, false).unwrap();
+        let batched = rollout_batched(&policy, &cfg, &sim, &plans, false).unwrap();
+        for (path, trajs) in [("host", host), ("batched", batched)] {
+            let samples: Vec<Sample> = trajs
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| {
+                    (0..t.len()).map(move |s| Sample {
+                        traj: i as u32,
+                        step: s as u32,
+                        advantage: 1.0,
+                        target: 0.0,
+                    })
+                })
+                .collect();
+            assert!(
+                samples.len() > 30,
+                "{}: {} decisions",
+                cfg.preset,
+                samples.len()
+            );
+            let again = rescore(&policy, &cfg, &dev, &trajs, &samples);
+            for (smp, got) in samples.iter().zip(&again) {
+                let was = trajs[smp.traj as usize].logp[smp.step as usize];
+                assert!(
+                    (got - was).abs() < 5e-5,
+                    "{} ({path}), decision {smp:?}: rollout {was}, learner {got}",
+                    cfg.preset
+                );
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::decode::LevelRows;
 use super::partition::{self, PART_FEATURES};
 use super::policy::PolicyConfig;
 use crate::sim::Observation;
@@ -363,6 +364,35 @@ impl HostBatch {
         }
     }
 
+    /// The joint head's rows ([`ActionHead::Joint`](super::policy::ActionHead)): one per
+    /// (valid node, valid level of its job), valid node after valid node, levels in their
+    /// pairs' order. Appends each row's valid node (an index into `valid_nodes`) to `valid`
+    /// and its pair to `pair`.
+    pub fn joint_rows(&self, valid: &mut Vec<i64>, pair: &mut Vec<i64>) {
+        for (i, &v) in self.valid_nodes.iter().enumerate() {
+            let (p0, pn) = self.job_pairs[self.node_job[v as usize] as usize];
+            valid.extend(std::iter::repeat_n(i as i64, pn as usize));
+            pair.extend((p0..p0 + pn).map(i64::from));
+        }
+    }
+
+    /// Where the level log-probabilities of valid node `valid` (an index into
+    /// `valid_nodes`) lie in a policy's level output laid out as `rows`: its job's pairs
+    /// (two branches), or its own joint rows (one joint head).
+    pub fn level_range(&self, valid: usize, rows: LevelRows) -> std::ops::Range<usize> {
+        let pairs = |i: usize| self.job_pairs[self.node_job[self.valid_nodes[i] as usize] as usize];
+        match rows {
+            LevelRows::PerJob => {
+                let (p0, pn) = pairs(valid);
+                p0 as usize..(p0 + pn) as usize
+            }
+            LevelRows::PerStage => {
+                let start: usize = (0..valid).map(|i| pairs(i).1 as usize).sum();
+                start..start + pairs(valid).1 as usize
+            }
+        }
+    }
+
     /// The limit a chosen level stands for: levels below the job's minimum mean the minimum.
     pub fn limit_for_level(&self, job: usize, level: u32) -> u32 {
         level.max(self.job_min_limit[job])
@@ -386,6 +416,17 @@ pub struct Needs {
     pub gru: bool,
     /// Message-passing steps (bottom-up schedule masks).
     pub steps: usize,
+    /// The joint head's (stage, level) rows.
+    pub joint: bool,
+}
+
+/// The joint head's rows on a device ([`HostBatch::joint_rows`]).
+#[derive(Debug, Clone)]
+pub struct JointRows {
+    /// Per row, its valid node (an index into `valid_nodes`).
+    pub valid: Tensor<1, Int>,
+    /// Per row, its (job, level) pair.
+    pub pair: Tensor<1, Int>,
 }
 
 /// The nodes a message-passing step updates, and the edges into them. A step touches only
@@ -466,6 +507,8 @@ pub struct GraphTensors {
     pub pair_level: Tensor<2>,
     /// The partition rows (`HostBatch::part_valid`, `part_x`), when the batch has any.
     pub parts: Option<(Tensor<1, Int>, Tensor<2>)>,
+    /// The joint head's rows, for a policy with one.
+    pub joint: Option<JointRows>,
 }
 
 impl GraphTensors {
@@ -541,6 +584,14 @@ impl GraphTensors {
                     ints(&h.part_valid, dev),
                     floats(&h.part_x, [h.part_valid.len(), PART_FEATURES], dev),
                 )
+            }),
+            joint: needs.joint.then(|| {
+                let (mut valid, mut pair) = (Vec::new(), Vec::new());
+                h.joint_rows(&mut valid, &mut pair);
+                JointRows {
+                    valid: ints(&valid, dev),
+                    pair: ints(&pair, dev),
+                }
             }),
         }
     }

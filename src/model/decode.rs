@@ -12,6 +12,17 @@ pub enum Choice {
     Sample(f64, f64),
 }
 
+/// How a policy's level log-probabilities are laid out (`PolicyConfig::level_rows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelRows {
+    /// Per (job, level) pair (`HostBatch::job_pairs`): two branches, the level chosen for
+    /// the stage's job.
+    PerJob,
+    /// Per (valid node, level of its job) row (`HostBatch::joint_rows`): one joint head,
+    /// each the level's log-probability given the stage.
+    PerStage,
+}
+
 /// One decision for graph `graph` of a batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
@@ -53,11 +64,13 @@ pub(crate) fn pick(logp: &[f32], choice: Option<f64>) -> usize {
     }
 }
 
-/// Decodes graph `graph`'s action from the policy's outputs (read back to the host).
+/// Decodes graph `graph`'s action from the policy's outputs (read back to the host), its
+/// level log-probabilities laid out as `rows`.
 pub fn decode(
     h: &HostBatch,
     stage_logp: &[f32],
     limit_logp: &[f32],
+    rows: LevelRows,
     graph: usize,
     choice: Choice,
 ) -> Decision {
@@ -70,9 +83,9 @@ pub fn decode(
     let i = pick(&stage_logp[v0..v0 + vn], u_stage);
     let node = h.valid_nodes[v0 + i] as usize;
     let job = h.node_job[node] as usize;
-    let (p0, pn) = h.job_pairs[job];
-    let (p0, pn) = (p0 as usize, pn as usize);
-    let k = pick(&limit_logp[p0..p0 + pn], u_level);
+    let p0 = h.job_pairs[job].0 as usize;
+    let r = h.level_range(v0 + i, rows);
+    let k = pick(&limit_logp[r.clone()], u_level);
     let level = h.pair_level[p0 + k];
     Decision {
         valid_index: v0 + i,
@@ -82,7 +95,7 @@ pub fn decode(
         level,
         limit: h.limit_for_level(job, level),
         stage_logp: stage_logp[v0 + i],
-        limit_logp: limit_logp[p0 + k],
+        limit_logp: limit_logp[r.start + k],
     }
 }
 
@@ -118,7 +131,7 @@ pub fn decode_part(
 pub struct HostOutput {
     /// Per valid node, in `HostBatch::valid_nodes` order.
     pub stage_logp: Vec<f32>,
-    /// Per (job, level) pair.
+    /// Per (job, level) pair, or per joint row (`LevelRows`).
     pub limit_logp: Vec<f32>,
     /// Per graph, for designs with a critic.
     pub value: Option<Vec<f32>>,

@@ -18,7 +18,7 @@ pub mod segment;
 use std::str::FromStr;
 
 pub use burn::tensor::Device;
-pub use decode::{Choice, Decision, HostOutput, PartChoice, decode, decode_part, infer};
+pub use decode::{Choice, Decision, HostOutput, LevelRows, PartChoice, decode, decode_part, infer};
 pub use policy::{ModelError, Policy, PolicyConfig, PolicyOutput, load, save};
 
 /// Where models run.

@@ -1,6 +1,6 @@
 //! One policy family: encoder × job summary × global summary × heads × critic. Every
 //! published design is a configuration of these parts (`PolicyConfig::mpda`, `::decima`,
-//! `::ba3c`), not a separate program.
+//! `::ba3c`, `::a3c`), not a separate program.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,7 @@ use super::host::HostWeights;
 use super::host::encoder::HostEncoder;
 use super::layers::{Activation, GruCell, Mlp};
 use super::partition::{PART_FEATURES, PartitionLevel};
-use super::segment::{segment_log_softmax, segment_sum};
+use super::segment::{segment_log_softmax, segment_log_sum_exp, segment_sum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +47,19 @@ pub enum GlobalSummaryKind {
     Sum,
     /// MPDA: a GRU over the job summaries in arrival order.
     Gru,
+}
+
+/// How the policy scores an action (a stage and a parallelism level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionHead {
+    /// Two branches (Decima, MPDA, branching A3C): a softmax over the schedulable stages,
+    /// then one over the chosen stage's job's levels. Scores `stages + levels` rows.
+    Branching,
+    /// One head (the branching study's single-head A3C): one softmax over every
+    /// (schedulable stage, valid level of its job) pair. Scores `stages x levels` rows,
+    /// and the level's score can depend on the stage.
+    Joint,
 }
 
 /// The whole description of a model; saved as JSON beside its weights.
@@ -92,6 +105,9 @@ pub struct PolicyConfig {
     /// a few multiply-adds per job. Absent: Decima's MLP over [node, job, global] per stage,
     /// whose every row changes with the global summary at every decision.
     pub key_dim: Option<usize>,
+    /// The action head; absent: two branches (every model saved before the joint head
+    /// existed).
+    pub action_head: Option<ActionHead>,
 }
 
 impl PolicyConfig {
@@ -118,6 +134,7 @@ impl PolicyConfig {
             seed: 0,
             partition_levels: None,
             key_dim: None,
+            action_head: None,
         }
     }
 
@@ -144,6 +161,7 @@ impl PolicyConfig {
             seed: 0,
             partition_levels: None,
             key_dim: None,
+            action_head: None,
         }
     }
 
@@ -170,6 +188,17 @@ impl PolicyConfig {
             seed: 0,
             partition_levels: None,
             key_dim: None,
+            action_head: None,
+        }
+    }
+
+    /// Single-head A3C, the branching study's baseline: branching A3C's encoder,
+    /// summaries and critic, with one head over (stage, level) pairs instead of two branches.
+    pub fn a3c() -> Self {
+        Self {
+            preset: "a3c".into(),
+            action_head: Some(ActionHead::Joint),
+            ..Self::ba3c()
         }
     }
 
@@ -178,7 +207,22 @@ impl PolicyConfig {
             "mpda" => Some(Self::mpda()),
             "decima" => Some(Self::decima()),
             "ba3c" => Some(Self::ba3c()),
+            "a3c" => Some(Self::a3c()),
             _ => None,
+        }
+    }
+
+    /// Whether one head scores (stage, level) pairs jointly ([`ActionHead::Joint`]).
+    pub fn joint(&self) -> bool {
+        self.action_head == Some(ActionHead::Joint)
+    }
+
+    /// How the level log-probabilities of this design's outputs are laid out.
+    pub fn level_rows(&self) -> super::decode::LevelRows {
+        if self.joint() {
+            super::decode::LevelRows::PerStage
+        } else {
+            super::decode::LevelRows::PerJob
         }
     }
 
@@ -209,6 +253,19 @@ impl PolicyConfig {
             }
             _ => {}
         }
+        if self.joint() {
+            if self.key_dim.is_some() {
+                return Err(
+                    "key_dim needs the two-branch action head, not action_head = \"joint\"".into(),
+                );
+            }
+            if self.partition_levels.is_some() {
+                return Err(
+                    "the partition branch needs the two-branch action head, not action_head = \"joint\""
+                        .into(),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -221,6 +278,7 @@ impl PolicyConfig {
             } else {
                 self.steps
             },
+            joint: self.joint(),
         }
     }
 
@@ -255,8 +313,10 @@ pub struct Policy {
     job_mlp: Mlp,
     global_mlp: Option<Mlp>,
     gru: Option<GruCell>,
+    /// Scores schedulable stages (two branches), or (stage, level) pairs (one joint head).
     stage_head: Mlp,
-    limit_head: Mlp,
+    /// The level branch; none with a joint head.
+    limit_head: Option<Mlp>,
     critic: Option<Mlp>,
     /// The partition branch's head, scoring (stage, level) rows.
     partition_head: Option<Mlp>,
@@ -374,10 +434,12 @@ impl Policy {
             global_mlp,
             gru,
             stage_head: match cfg.key_dim {
+                None if cfg.joint() => Mlp::logits(node_in + 2 * d + 1, &cfg.head_hidden, act, dev),
                 None => Mlp::logits(node_in + 2 * d, &cfg.head_hidden, act, dev),
                 Some(k) => Mlp::keys(node_in + d, &cfg.head_hidden, k, act, dev),
             },
-            limit_head: Mlp::logits(JOB_FEATURES + 2 * d + 1, &cfg.head_hidden, act, dev),
+            limit_head: (!cfg.joint())
+                .then(|| Mlp::logits(JOB_FEATURES + 2 * d + 1, &cfg.head_hidden, act, dev)),
             critic: cfg.critic.then(|| {
                 Mlp::new(
                     d + node_in + JOB_FEATURES + d,
@@ -478,44 +540,69 @@ impl Policy {
             }
             _ => None,
         };
-        let stage_logits = match &self.query_head {
-            None => self
-                .stage_head
-                .forward(node_rows.expect("computed for the MLP stage head")),
-            Some(query) => {
-                let keys = self.stage_head.forward(node_job_rows);
-                let k = keys.dims()[1];
-                let q = query
-                    .forward(Tensor::cat(vec![global.clone(), t.cluster_x.clone()], 1))
-                    .select(0, t.valid_node_graph.clone());
-                // Job feature 1 is +-2: whether the executors come from the node's job.
-                let source = t
-                    .job_x
-                    .clone()
-                    .narrow(1, 1, 1)
-                    .select(0, valid_job)
-                    .mul_scalar(0.5);
-                (keys * q.clone().narrow(1, 0, k)).sum_dim(1) + q.narrow(1, k, 1) * source
+        let (stage_logp, limit_logp) = match (&t.joint, &self.limit_head) {
+            (Some(rows), _) => {
+                // One head over (stage, level) pairs: a softmax over all of a graph's pairs;
+                // the stage's log-probability is its pairs' log-sum-exp, and a level's is
+                // the pair's minus its stage's (the level given the stage).
+                // Rows [stage row, level]: the stage part of the first layer once per
+                // stage, not once per (stage, level).
+                let logits = self.stage_head.forward_shared_prefix(
+                    node_rows.expect("computed for the joint head"),
+                    rows.valid.clone(),
+                    t.pair_level.clone().select(0, rows.pair.clone()),
+                );
+                let joint = segment_log_softmax(
+                    logits,
+                    t.valid_node_graph.clone().select(0, rows.valid.clone()),
+                    t.graphs,
+                );
+                let stage = segment_log_sum_exp(joint.clone(), rows.valid.clone(), valid_count(t));
+                let level = joint - stage.clone().select(0, rows.valid.clone());
+                (stage, level)
+            }
+            (None, Some(limit_head)) => {
+                let stage_logits = match &self.query_head {
+                    None => self
+                        .stage_head
+                        .forward(node_rows.expect("computed for the MLP stage head")),
+                    Some(query) => {
+                        let keys = self.stage_head.forward(node_job_rows);
+                        let k = keys.dims()[1];
+                        let q = query
+                            .forward(Tensor::cat(vec![global.clone(), t.cluster_x.clone()], 1))
+                            .select(0, t.valid_node_graph.clone());
+                        // Job feature 1 is +-2: whether the executors come from the node's job.
+                        let source = t
+                            .job_x
+                            .clone()
+                            .narrow(1, 1, 1)
+                            .select(0, valid_job)
+                            .mul_scalar(0.5);
+                        (keys * q.clone().narrow(1, 0, k)).sum_dim(1) + q.narrow(1, k, 1) * source
+                    }
+                };
+                let stage = segment_log_softmax(stage_logits, t.valid_node_graph.clone(), t.graphs);
+                let job_rows = Tensor::cat(
+                    vec![
+                        t.job_x.clone(),
+                        job_sum.clone(),
+                        global.clone().select(0, t.job_graph.clone()),
+                    ],
+                    1,
+                );
+                let pair_rows = Tensor::cat(
+                    vec![job_rows.select(0, t.pair_job.clone()), t.pair_level.clone()],
+                    1,
+                );
+                let level =
+                    segment_log_softmax(limit_head.forward(pair_rows), t.pair_job.clone(), t.jobs);
+                (stage, level)
+            }
+            (None, None) => {
+                panic!("a joint-head policy needs a batch with joint rows (Needs::joint)")
             }
         };
-        let stage_logp = segment_log_softmax(stage_logits, t.valid_node_graph.clone(), t.graphs);
-        let job_rows = Tensor::cat(
-            vec![
-                t.job_x.clone(),
-                job_sum.clone(),
-                global.clone().select(0, t.job_graph.clone()),
-            ],
-            1,
-        );
-        let pair_rows = Tensor::cat(
-            vec![job_rows.select(0, t.pair_job.clone()), t.pair_level.clone()],
-            1,
-        );
-        let limit_logp = segment_log_softmax(
-            self.limit_head.forward(pair_rows),
-            t.pair_job.clone(),
-            t.jobs,
-        );
         let value = self.critic.as_ref().map(|c| {
             let input = Tensor::cat(
                 vec![
@@ -557,7 +644,7 @@ impl Policy {
             global_mlp: self.global_mlp.as_ref().map(Mlp::host),
             gru: self.gru.as_ref().map(GruCell::host),
             stage_head: self.stage_head.host(),
-            limit_head: self.limit_head.host(),
+            limit_head: self.limit_head.as_ref().map(Mlp::host),
             critic: self.critic.as_ref().map(Mlp::host),
             partition_head: self.partition_head.as_ref().map(Mlp::host),
             query_head: self.query_head.as_ref().map(Mlp::host),

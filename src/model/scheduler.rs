@@ -17,7 +17,7 @@ use crate::sim::cluster::Reoffer;
 use crate::sim::{Action, Observation};
 
 /// Names that build a learned scheduler: the presets.
-pub const LEARNED: &[&str] = &["mpda", "decima", "ba3c"];
+pub const LEARNED: &[&str] = &["mpda", "decima", "ba3c", "a3c"];
 
 /// Where `model=NAME` looks when NAME is not a path: the shipped models.
 pub const MODELS_DIR: &str = "models";
@@ -135,7 +135,14 @@ impl Scheduler for LearnedScheduler {
             }
             Engine::Burn(policy, device) => {
                 let out = infer(policy, &self.host, self.cfg.needs(), device);
-                let d = decode(&self.host, &out.stage_logp, &out.limit_logp, 0, choice);
+                let d = decode(
+                    &self.host,
+                    &out.stage_logp,
+                    &out.limit_logp,
+                    self.cfg.level_rows(),
+                    0,
+                    choice,
+                );
                 let part = decode_part(out.part_logp_of(&self.host, d.valid_index), greedy, || {
                     rng.random()
                 });

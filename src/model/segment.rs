@@ -36,6 +36,18 @@ pub fn segment_log_softmax<const D: usize>(
     shifted - sum.log().select(0, seg)
 }
 
+/// Log of the sum of the exponentials of each segment's rows, per column: `[R, ..] ->
+/// [n, ..]`, shifted by the segment's maximum so that large values do not overflow.
+pub fn segment_log_sum_exp<const D: usize>(
+    values: Tensor<D>,
+    seg: Tensor<1, Int>,
+    n: usize,
+) -> Tensor<D> {
+    let max = segment_max(values.clone(), seg.clone(), n);
+    let sum = segment_sum((values - max.clone().select(0, seg.clone())).exp(), seg, n);
+    max + sum.log()
+}
+
 /// Softmax within each segment, per column.
 pub fn segment_softmax<const D: usize>(
     logits: Tensor<D>,
@@ -108,6 +120,24 @@ mod tests {
             }
         }
         close(&got(segment_log_softmax(t.clone(), s.clone(), n)), &lsm);
+        // Log-sum-exp of the non-empty segments, against the direct sum (values are small).
+        let lse = got(segment_log_sum_exp(t.clone(), s.clone(), n));
+        for target in [0i64, 1, 3] {
+            for c in 0..2 {
+                let direct: f32 = seg
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &q)| q == target)
+                    .map(|(r, _)| v[r * 2 + c].exp())
+                    .sum();
+                let got = lse[target as usize * 2 + c];
+                assert!(
+                    (got - direct.ln()).abs() <= 1e-5,
+                    "{got} vs {}",
+                    direct.ln()
+                );
+            }
+        }
         let sm = got(segment_softmax(t, s, n));
         close(&sm, &lsm.iter().map(|x| x.exp()).collect::<Vec<_>>());
         // Each non-empty segment's probabilities sum to one, per column.

@@ -33,7 +33,7 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSettings {
-    /// `mpda`, `decima` or `ba3c`.
+    /// `mpda`, `decima`, `ba3c` or `a3c`.
     pub preset: String,
     /// Parameter initialisation seed.
     #[serde(default)]
@@ -73,7 +73,7 @@ impl ModelSettings {
     pub fn policy_config(&self, executors: u32) -> Result<PolicyConfig, String> {
         let mut c = PolicyConfig::preset(&self.preset).ok_or_else(|| {
             format!(
-                "model.preset: unknown preset \"{}\" (expected mpda, decima or ba3c)",
+                "model.preset: unknown preset \"{}\" (expected mpda, decima, ba3c or a3c)",
                 self.preset
             )
         })?;

@@ -289,12 +289,15 @@ fn score(
     );
     // The partition branch's choices: row, sample and valid node of each.
     let (mut part_row, mut part_sample, mut part_node) = (Vec::new(), Vec::new(), Vec::new());
+    // A joint head's level rows are per stage and its stage distribution sums over all of
+    // a graph's rows; two branches need the chosen job's level rows only.
+    let joint = cfg.joint();
     for (i, smp) in samples.iter().enumerate() {
         let t = &trajs[smp.traj as usize];
         let step = smp.step as usize;
         let g = mb.graphs;
         let taken = t.taken[step];
-        mb.extend_graph_limits_of(&t.batch, step, Some(taken.job as usize));
+        mb.extend_graph_limits_of(&t.batch, step, (!joint).then_some(taken.job as usize));
         let job = mb.graph_jobs[g].0 + taken.job;
         let valid = mb.graph_valid[g].0 + taken.valid;
         if taken.part > 0 {
@@ -303,27 +306,46 @@ fn score(
             part_node.push(i64::from(valid));
         }
         stage_idx.push(i64::from(valid));
-        pair_idx.push(i64::from(mb.job_pairs[job as usize].0 + taken.level));
+        if !joint {
+            pair_idx.push(i64::from(mb.job_pairs[job as usize].0 + taken.level));
+        }
         job_idx.push(i64::from(job));
+    }
+    if joint {
+        // Row offsets of the valid nodes, once for the minibatch.
+        let mut start = Vec::with_capacity(mb.valid_nodes.len());
+        let mut at = 0u32;
+        for &v in &mb.valid_nodes {
+            start.push(at);
+            at += mb.job_pairs[mb.node_job[v as usize] as usize].1;
+        }
+        pair_idx.extend(samples.iter().zip(&stage_idx).map(|(smp, &valid)| {
+            let taken = trajs[smp.traj as usize].taken[smp.step as usize];
+            i64::from(start[valid as usize] + taken.level)
+        }));
     }
     let tensors = GraphTensors::new(mb, cfg.needs(), dev);
     let out = policy.forward(&tensors);
     let (v, p) = (out.stage_logp.dims()[0], out.limit_logp.dims()[0]);
-    let mut logp = out.stage_logp.clone().select(0, ints(stage_idx, dev))
+    let mut logp = out
+        .stage_logp
+        .clone()
+        .select(0, ints(stage_idx.clone(), dev))
         + out.limit_logp.clone().select(0, ints(pair_idx, dev));
-    // Entropy of the stage choice plus that of the chosen job's limit choice.
+    // Entropy of the stage choice plus that of the level given the choice: the chosen
+    // job's distribution (two branches) or the chosen stage's (one joint head).
+    let (level_owner, owners, chosen) = match &tensors.joint {
+        Some(rows) => (rows.valid.clone(), v, stage_idx),
+        None => (tensors.pair_job.clone(), tensors.jobs, job_idx),
+    };
     let stage_plogp = out.stage_logp.clone().exp() * out.stage_logp.clone();
     let limit_plogp = out.limit_logp.clone().exp() * out.limit_logp.clone();
     let mut neg_entropy = segment_sum(
         stage_plogp.reshape([v, 1]),
         tensors.valid_node_graph.clone(),
         n,
-    ) + segment_sum(
-        limit_plogp.reshape([p, 1]),
-        tensors.pair_job.clone(),
-        tensors.jobs,
-    )
-    .select(0, ints(job_idx, dev));
+    ) + segment_sum(limit_plogp.reshape([p, 1]), level_owner, owners)
+        .select(0, ints(chosen, dev));
     // The partition branch's term, for the samples that made a partition choice: its
     // log-probability, and the entropy of the chosen stage's levels.
     if let (Some(part_logp), Some((part_valid, _))) = (&out.part_logp, &tensors.parts)

@@ -243,6 +243,7 @@ pub fn rollout_batched(
     greedy: bool,
 ) -> Result<Vec<Trajectory>, SimError> {
     let needs: Needs = cfg.needs();
+    let level_rows = cfg.level_rows();
     let mut lanes: Vec<Lane> = plans
         .iter()
         .map(|plan| {
@@ -309,6 +310,7 @@ pub fn rollout_batched(
                 &shared,
                 &out.stage_logp,
                 &out.limit_logp,
+                level_rows,
                 g,
                 sample(&mut lane.rng, greedy),
             );

@@ -40,7 +40,8 @@ pub struct HostWeights {
     pub global_mlp: Option<HostMlp>,
     pub gru: Option<HostGru>,
     pub stage_head: HostMlp,
-    pub limit_head: HostMlp,
+    /// None with a joint head (`stage_head` then scores (stage, level) pairs).
+    pub limit_head: Option<HostMlp>,
     pub critic: Option<HostMlp>,
     pub partition_head: Option<HostMlp>,
     /// The key-query stage head's query (`PolicyConfig::key_dim`); `stage_head` then
@@ -63,6 +64,11 @@ struct Scratch {
     part_logp: Vec<f32>,
     /// The key-query head's query of the decision, `[key_dim + 1]`.
     query: Vec<f32>,
+    /// A joint head's log-probabilities of the decision's (stage, level) rows, valid node
+    /// after valid node (`HostBatch::joint_rows`), and where each valid node's rows start
+    /// (one more entry: the end).
+    joint: Vec<f32>,
+    joint_start: Vec<usize>,
 }
 
 /// The policy's forward pass on the host, for one observation at a time.
@@ -74,7 +80,7 @@ pub struct FastPolicy {
     global_mlp: Option<HostMlp>,
     gru: Option<HostGru>,
     stage_head: HostMlp,
-    limit_head: HostMlp,
+    limit_head: Option<HostMlp>,
     critic: Option<HostMlp>,
     partition_head: Option<HostMlp>,
     query_head: Option<HostMlp>,
@@ -109,6 +115,12 @@ pub struct FastDecision {
     pub limit: u32,
     /// Log-probability of the whole action: stage, then level.
     pub logp: f32,
+}
+
+/// `ln(sum(exp(v)))`, shifted by the maximum as `segment_log_sum_exp` is.
+fn log_sum_exp(v: &[f32]) -> f32 {
+    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    m + v.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
 }
 
 fn log_softmax(v: &mut [f32]) {
@@ -272,6 +284,34 @@ impl FastPolicy {
         let (d, f) = (self.cfg.dim, self.cfg.input_features);
         let s = &mut self.s;
         s.stage_logp.clear();
+        if self.limit_head.is_none() {
+            // One joint head: a softmax over every (stage, level) row; a stage's
+            // log-probability is its rows' log-sum-exp, as in `Policy::forward`.
+            let emb = embeddings(&self.memo, &mut self.emb, &mut self.emb_ready, &self.enc);
+            s.joint.clear();
+            s.joint_start.clear();
+            for &v in &h.valid_nodes {
+                let v = v as usize;
+                s.joint_start.push(s.joint.len());
+                key_row(&mut s.row, h, v, f, d, emb, &s.job_sum);
+                s.row.extend_from_slice(&s.global);
+                let (p0, pn) = h.job_pairs[h.node_job[v] as usize];
+                self.stage_head.apply_each_last(
+                    &s.row,
+                    h.pair_level[p0 as usize..(p0 + pn) as usize]
+                        .iter()
+                        .map(|&l| l as f32 / LEVEL_SCALE),
+                    &mut s.joint,
+                    [&mut s.a, &mut s.b, &mut s.c],
+                );
+            }
+            s.joint_start.push(s.joint.len());
+            log_softmax(&mut s.joint);
+            for w in s.joint_start.windows(2) {
+                s.stage_logp.push(log_sum_exp(&s.joint[w[0]..w[1]]));
+            }
+            return &s.stage_logp;
+        }
         if let Some(query) = &self.query_head {
             let k = self.cfg.key_dim.unwrap_or(0);
             s.row.clear();
@@ -316,9 +356,26 @@ impl FastPolicy {
         &s.stage_logp
     }
 
-    /// Log-probabilities of job `job`'s valid levels (its rows of the batch's pairs). Call
-    /// after [`stage_logp`](Self::stage_logp) on the same batch.
-    pub fn limit_logp(&mut self, h: &HostBatch, job: usize) -> &[f32] {
+    /// Log-probabilities of the levels of valid node `valid`'s job (an index into
+    /// `h.valid_nodes`), given that stage, in the job's pair order: the level branch's
+    /// distribution for the job (two branches), or the stage's joint rows over its
+    /// probability (one joint head). Call after [`stage_logp`](Self::stage_logp) on the
+    /// same batch.
+    pub fn level_logp(&mut self, h: &HostBatch, valid: usize) -> &[f32] {
+        let job = h.node_job[h.valid_nodes[valid] as usize] as usize;
+        let Some(limit_head) = &self.limit_head else {
+            let s = &mut self.s;
+            let (p0, pn) = h.job_pairs[job];
+            let rows = s.joint_start[valid]..s.joint_start[valid + 1];
+            let stage = s.stage_logp[valid];
+            s.limit_logp.clear();
+            s.limit_logp
+                .extend(s.joint[rows].iter().map(|&x| x - stage));
+            s.levels.clear();
+            s.levels
+                .extend_from_slice(&h.pair_level[p0 as usize..(p0 + pn) as usize]);
+            return &s.limit_logp;
+        };
         let d = self.cfg.dim;
         let s = &mut self.s;
         let (p0, pn) = h.job_pairs[job];
@@ -332,7 +389,7 @@ impl FastPolicy {
             s.row.extend_from_slice(&s.job_sum[job * d..(job + 1) * d]);
             s.row.extend_from_slice(&s.global);
             s.row.push(level as f32 / LEVEL_SCALE);
-            self.limit_head.apply(&s.row, &mut s.a, &mut s.b);
+            limit_head.apply(&s.row, &mut s.a, &mut s.b);
             s.limit_logp.push(s.a[0]);
             s.levels.push(level);
         }
@@ -375,7 +432,7 @@ impl FastPolicy {
         let stage_logp = self.s.stage_logp[i];
         let node = h.valid_nodes[i] as usize;
         let job = h.node_job[node] as usize;
-        let k = pick(self.limit_logp(h, job), u_level);
+        let k = pick(self.level_logp(h, i), u_level);
         let level = self.s.levels[k];
         FastDecision {
             stage: node,
