@@ -365,6 +365,7 @@ impl EvalFlags {
                 init_jobs: self.init_jobs,
                 stream_jobs,
                 mean_interval_ms: self.interval_s * 1000.0,
+                batch_jobs: 1,
             }),
             (None, None) => None,
         };

@@ -35,6 +35,7 @@ fn job_sequences_match_decima_exactly() {
                 init_jobs: 1,
                 stream_jobs: 200,
                 mean_interval_ms: 25_000.0,
+                batch_jobs: 1,
             },
         ),
     ] {

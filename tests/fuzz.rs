@@ -420,6 +420,8 @@ const TOML_VALUES: &[&str] = &[
     "{ kind = \"batch\", jobs = 0 }",
     "{ kind = \"poisson\", init_jobs = 0, stream_jobs = 0, mean_interval_ms = 1.0 }",
     "{ kind = \"poisson\", init_jobs = 1, stream_jobs = 3, mean_interval_ms = 0.0 }",
+    "{ kind = \"poisson\", init_jobs = 1, stream_jobs = 30, mean_interval_ms = 1e3, batch_jobs = 20 }",
+    "{ kind = \"poisson\", init_jobs = 1, stream_jobs = 3, mean_interval_ms = 1e3, batch_jobs = 0 }",
     "{ scale = 0.0 }",
     "{ scale = nan }",
     "{ differential = true, differential_window = 0 }",

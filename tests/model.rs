@@ -689,8 +689,8 @@ fn the_partition_branch_recuts_shuffles_and_learns_from_what_it_did() {
     use mpda::model::host::FastPolicy;
     use mpda::model::{decode_part, infer};
     use mpda::rl::dist::Solo;
-    use mpda::rl::learner::{Learner, Sample, StepSettings, rescore};
-    use mpda::rl::rollout::{EpisodePlan, rollout_host};
+    use mpda::rl::learner::{Learner, StepSettings, rescore};
+    use mpda::rl::rollout::rollout_host;
     use mpda::sim::{Action, driver};
 
     let dev = Device::flex();
@@ -772,18 +772,7 @@ fn the_partition_branch_recuts_shuffles_and_learns_from_what_it_did() {
 
     // The rollout's own log-probabilities, partition choices included, are what the
     // learner computes from the stored batch: the first step's approximate KL is ~0.
-    let plans: Vec<EpisodePlan> = (0..3u64)
-        .map(|i| EpisodePlan {
-            env_seed: i,
-            jobs: common::random_jobs(3, 40 + i)
-                .into_iter()
-                .map(|job| JobArrival { job, arrival_ms: 0 })
-                .collect(),
-            max_time_ms: None,
-            sample_seed: 100 + i,
-            sequence: i as usize,
-        })
-        .collect();
+    let plans = batch_plans(3, 40, 100);
     let mut learner = Learner::new(cfg.clone(), &dev);
     let acting = FastPolicy::new(&learner.inference_policy(), &cfg);
     let trajs = rollout_host(&acting, &cfg, &sim, &plans, false).unwrap();
@@ -792,18 +781,7 @@ fn the_partition_branch_recuts_shuffles_and_learns_from_what_it_did() {
         .map(|t| t.taken.iter().filter(|k| k.part > 0).count())
         .sum();
     assert!(parts > 0, "the rollouts made no partition choice");
-    let samples: Vec<Sample> = trajs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            (0..t.len()).map(move |s| Sample {
-                traj: i as u32,
-                step: s as u32,
-                advantage: 1.0,
-                target: 0.0,
-            })
-        })
-        .collect();
+    let samples = every_decision(&trajs);
     // Decision by decision, to the forward passes' rounding.
     let again = rescore(&learner.inference_policy(), &cfg, &dev, &trajs, &samples);
     for (smp, got) in samples.iter().zip(&again) {
@@ -899,26 +877,15 @@ fn a_learned_scheduler_can_keep_freed_slots_on_their_stage() {
 #[test]
 fn the_learner_rescores_every_designs_rollouts_as_they_acted() {
     use mpda::model::host::FastPolicy;
-    use mpda::rl::learner::{Sample, rescore};
-    use mpda::rl::rollout::{EpisodePlan, rollout_batched, rollout_host};
+    use mpda::rl::learner::rescore;
+    use mpda::rl::rollout::{rollout_batched, rollout_host};
 
     let dev = Device::flex();
     let sim = SimConfig {
         executors: 6,
         ..SimConfig::default()
     };
-    let plans: Vec<EpisodePlan> = (0..3u64)
-        .map(|i| EpisodePlan {
-            env_seed: i,
-            jobs: common::random_jobs(4, 60 + i)
-                .into_iter()
-                .map(|job| JobArrival { job, arrival_ms: 0 })
-                .collect(),
-            max_time_ms: None,
-            sample_seed: 200 + i,
-            sequence: i as usize,
-        })
-        .collect();
+    let plans = batch_plans(4, 60, 200);
     for mut cfg in presets().into_iter().take(4) {
         cfg.levels = 6;
         let policy = cfg.init(&dev);
@@ -926,18 +893,7 @@ fn the_learner_rescores_every_designs_rollouts_as_they_acted() {
             rollout_host(&FastPolicy::new(&policy, &cfg), &cfg, &sim, &plans, false).unwrap();
         let batched = rollout_batched(&policy, &cfg, &sim, &plans, false).unwrap();
         for (path, trajs) in [("host", host), ("batched", batched)] {
-            let samples: Vec<Sample> = trajs
-                .iter()
-                .enumerate()
-                .flat_map(|(i, t)| {
-                    (0..t.len()).map(move |s| Sample {
-                        traj: i as u32,
-                        step: s as u32,
-                        advantage: 1.0,
-                        target: 0.0,
-                    })
-                })
-                .collect();
+            let samples = every_decision(&trajs);
             assert!(
                 samples.len() > 30,
                 "{}: {} decisions",
@@ -955,4 +911,41 @@ fn the_learner_rescores_every_designs_rollouts_as_they_acted() {
             }
         }
     }
+}
+
+/// Three episodes of `jobs` random jobs at t = 0 (job seeds from `job_seed`, sampling seeds
+/// from `sample_seed`), for rollouts.
+fn batch_plans(
+    jobs: usize,
+    job_seed: u64,
+    sample_seed: u64,
+) -> Vec<mpda::rl::rollout::EpisodePlan> {
+    (0..3u64)
+        .map(|i| mpda::rl::rollout::EpisodePlan {
+            env_seed: i,
+            jobs: common::random_jobs(jobs, job_seed + i)
+                .into_iter()
+                .map(|job| JobArrival { job, arrival_ms: 0 })
+                .collect(),
+            max_time_ms: None,
+            sample_seed: sample_seed + i,
+            sequence: i as usize,
+        })
+        .collect()
+}
+
+/// Every decision of `trajs` as a learner sample (advantage 1, no value target).
+fn every_decision(trajs: &[mpda::rl::rollout::Trajectory]) -> Vec<mpda::rl::learner::Sample> {
+    trajs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            (0..t.len()).map(move |s| mpda::rl::learner::Sample {
+                traj: i as u32,
+                step: s as u32,
+                advantage: 1.0,
+                target: 0.0,
+            })
+        })
+        .collect()
 }

@@ -216,6 +216,7 @@ impl Config for ExperimentConfig {
             Some(ArrivalProcess::Poisson {
                 init_jobs,
                 stream_jobs,
+                batch_jobs,
                 ..
             }),
         ) = (&self.sweep.mean_interval_s, &self.workload.arrivals)
@@ -225,6 +226,7 @@ impl Config for ExperimentConfig {
                     init_jobs: *init_jobs,
                     stream_jobs: *stream_jobs,
                     mean_interval_ms: g * 1000.0,
+                    batch_jobs: *batch_jobs,
                 };
                 p.validate().map_err(|e| {
                     FieldError::new(format!("sweep.mean_interval_s[{i}]"), e.to_string())
@@ -648,9 +650,23 @@ impl Experiment {
             } else {
                 Vec::new()
             };
-            let load = setting
-                .mean_interval_s
-                .map(|g| measured_load(&results[self.baseline].episodes, setting.executors, g));
+            // Batched arrivals bring `batch_jobs` jobs per gap: the mean gap per job is the
+            // gap over the batch.
+            let batch = match setting
+                .arrivals
+                .as_ref()
+                .or(self.cfg.workload.arrivals.as_ref())
+            {
+                Some(ArrivalProcess::Poisson { batch_jobs, .. }) => *batch_jobs as f64,
+                _ => 1.0,
+            };
+            let load = setting.mean_interval_s.map(|g| {
+                measured_load(
+                    &results[self.baseline].episodes,
+                    setting.executors,
+                    g / batch,
+                )
+            });
             out.push(SettingResult {
                 setting: setting.clone(),
                 alpha_sweep,
@@ -782,6 +798,7 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
                 Some(ArrivalProcess::Poisson {
                     init_jobs,
                     stream_jobs,
+                    batch_jobs,
                     ..
                 }),
             ) => {
@@ -803,6 +820,7 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
                         init_jobs: *init_jobs,
                         stream_jobs: *stream_jobs,
                         mean_interval_ms: g * 1000.0,
+                        batch_jobs: *batch_jobs,
                     };
                     v.push((Some(p), Some(g)));
                 }
@@ -836,6 +854,7 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
                         Some(ArrivalProcess::Poisson {
                             init_jobs,
                             stream_jobs,
+                            batch_jobs,
                             ..
                         }),
                         Some(g),
@@ -844,6 +863,9 @@ fn build_settings(cfg: &ExperimentConfig, origin: &Path) -> Result<Vec<Setting>,
                             ", {init_jobs} + {stream_jobs} jobs, Poisson {} s",
                             fmt_num(*g)
                         );
+                        if *batch_jobs > 1 {
+                            label += &format!(" per batch of {batch_jobs}");
+                        }
                         slug += &format!("-i{}s", fmt_num(*g).replace('.', "p"));
                     }
                     _ => label += ", replay",
@@ -916,12 +938,16 @@ impl ExperimentConfig {
                 Some(ArrivalProcess::Poisson {
                     init_jobs,
                     stream_jobs,
+                    batch_jobs,
                     ..
                 }),
                 _,
             ) => {
                 out +=
                     &format!("; {init_jobs} job(s) at t = 0, then {stream_jobs} Poisson arrivals");
+                if *batch_jobs > 1 {
+                    out += &format!(" in batches of {batch_jobs}");
+                }
                 out += &match self.sim.max_time_ms {
                     None => "; every episode runs until all jobs finish".to_string(),
                     Some(t) => format!(

@@ -76,7 +76,9 @@ impl Planner<'_> {
                     init_jobs,
                     stream_jobs,
                     mean_interval_ms,
+                    batch_jobs,
                 } => ArrivalProcess::Poisson {
+                    batch_jobs,
                     init_jobs,
                     stream_jobs: jobs_now.unwrap_or(stream_jobs),
                     mean_interval_ms: match &cur.mean_intervals_ms {

@@ -73,12 +73,23 @@ pub enum ArrivalProcess {
     /// `jobs` jobs, all present at t = 0.
     Batch { jobs: usize },
     /// `init_jobs` at t = 0, then `stream_jobs` with exponential gaps of mean
-    /// `mean_interval_ms` (truncated to whole ms, as Decima does).
+    /// `mean_interval_ms` (truncated to whole ms, as Decima does), `batch_jobs` at a time
+    /// (default 1: Decima's stream; the branching A3C study pushes batches of 20).
     Poisson {
         init_jobs: usize,
         stream_jobs: usize,
         mean_interval_ms: f64,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        batch_jobs: usize,
     },
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Most jobs in one episode: 10,000 (the default workload has 20, Decima's streams 201).
@@ -100,9 +111,19 @@ impl ArrivalProcess {
                 init_jobs,
                 stream_jobs,
                 mean_interval_ms,
+                batch_jobs,
             } => {
                 in_range("init_jobs", init_jobs, 0, MAX_JOBS)?;
                 in_range("stream_jobs", stream_jobs, 0, MAX_JOBS)?;
+                in_range("batch_jobs", batch_jobs, 1, MAX_JOBS)?;
+                if stream_jobs % batch_jobs != 0 {
+                    return Err(FieldError::new(
+                        "stream_jobs",
+                        format!(
+                            "{stream_jobs} is not a whole number of batches of {batch_jobs} (batch_jobs)"
+                        ),
+                    ));
+                }
                 // Both are at most MAX_JOBS here, so the sum cannot overflow.
                 let total = init_jobs + stream_jobs;
                 if !(1..=MAX_JOBS).contains(&total) {
@@ -127,13 +148,14 @@ impl ArrivalProcess {
                     .expect("job mix validated against the library"),
             )
         };
-        let (init, stream, interval) = match *self {
-            ArrivalProcess::Batch { jobs } => (jobs, 0, 0.0),
+        let (init, stream, interval, batch) = match *self {
+            ArrivalProcess::Batch { jobs } => (jobs, 0, 0.0, 1),
             ArrivalProcess::Poisson {
                 init_jobs,
                 stream_jobs,
                 mean_interval_ms,
-            } => (init_jobs, stream_jobs, mean_interval_ms),
+                batch_jobs,
+            } => (init_jobs, stream_jobs, mean_interval_ms, batch_jobs.max(1)),
         };
         let (ns, nq) = (mix.sizes.len() as u32, mix.queries.len() as u32);
         let mut seq = Vec::with_capacity(init + stream);
@@ -146,8 +168,11 @@ impl ArrivalProcess {
             });
         }
         let mut t = 0u64;
-        for _ in 0..stream {
-            t += rng.exponential(interval) as u64;
+        for k in 0..stream {
+            // A gap before each batch; one job per batch draws as Decima does.
+            if k % batch == 0 {
+                t += rng.exponential(interval) as u64;
+            }
             let s = rng.randint(ns);
             let q = rng.randint(nq);
             seq.push(JobArrival {
@@ -259,5 +284,72 @@ impl Replay {
             episodes: sc.episodes.clone(),
             sequences,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tpch() -> TraceLibrary {
+        TraceLibrary::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tpch"))
+            .expect("the shipped tpch/ traces load")
+    }
+
+    /// Batched Poisson arrivals: the initial jobs at t = 0, then whole batches sharing one
+    /// arrival time each, the gaps growing; one job per batch is Decima's stream exactly.
+    #[test]
+    fn poisson_batches_arrive_together_and_one_per_batch_is_the_plain_stream() {
+        let lib = tpch();
+        let mix = JobMix::all(&lib);
+        let batched = ArrivalProcess::Poisson {
+            init_jobs: 1,
+            stream_jobs: 60,
+            mean_interval_ms: 30_000.0,
+            batch_jobs: 20,
+        };
+        batched.validate().unwrap();
+        let seq = batched.generate(&lib, &mix, 7);
+        assert_eq!(seq.len(), 61);
+        assert_eq!(seq[0].arrival_ms, 0);
+        let times: Vec<u64> = seq[1..].iter().map(|a| a.arrival_ms).collect();
+        for batch in times.chunks(20) {
+            assert!(batch.iter().all(|&t| t == batch[0]), "{batch:?}");
+        }
+        assert!(times[0] < times[20] && times[20] < times[40], "{times:?}");
+        assert!(
+            seq.iter()
+                .map(|a| &a.job.name)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 10
+        );
+        // batch_jobs = 1 draws exactly as before the field existed.
+        let plain = |b| ArrivalProcess::Poisson {
+            init_jobs: 2,
+            stream_jobs: 30,
+            mean_interval_ms: 25_000.0,
+            batch_jobs: b,
+        };
+        let old: ArrivalProcess = toml::from_str(
+            "kind = \"poisson\"\ninit_jobs = 2\nstream_jobs = 30\nmean_interval_ms = 25000.0",
+        )
+        .unwrap();
+        assert_eq!(old, plain(1));
+        let a = plain(1).generate(&lib, &mix, 11);
+        assert!(a.windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms));
+        assert!(a[2..].windows(2).any(|w| w[0].arrival_ms < w[1].arrival_ms));
+        // A stream that is not whole batches, and empty batches, are errors naming the field.
+        let e = ArrivalProcess::Poisson {
+            init_jobs: 1,
+            stream_jobs: 30,
+            mean_interval_ms: 1000.0,
+            batch_jobs: 20,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("stream_jobs"), "{e}");
+        let e = plain(0).validate().unwrap_err();
+        assert!(e.to_string().contains("batch_jobs"), "{e}");
     }
 }
