@@ -376,6 +376,20 @@ impl HostBatch {
         }
     }
 
+    /// Where each valid node's joint rows ([`joint_rows`](Self::joint_rows)) start, in
+    /// `valid_nodes` order.
+    pub fn joint_row_starts(&self) -> Vec<u32> {
+        let mut at = 0;
+        self.valid_nodes
+            .iter()
+            .map(|&v| {
+                let start = at;
+                at += self.job_pairs[self.node_job[v as usize] as usize].1;
+                start
+            })
+            .collect()
+    }
+
     /// Where the level log-probabilities of valid node `valid` (an index into
     /// `valid_nodes`) lie in a policy's level output laid out as `rows`: its job's pairs
     /// (two branches), or its own joint rows (one joint head).

@@ -540,8 +540,12 @@ impl Policy {
             }
             _ => None,
         };
-        let (stage_logp, limit_logp) = match (&t.joint, &self.limit_head) {
-            (Some(rows), _) => {
+        let (stage_logp, limit_logp) = match &self.limit_head {
+            None => {
+                let rows = t
+                    .joint
+                    .as_ref()
+                    .expect("a joint-head policy needs a batch with joint rows (Needs::joint)");
                 // One head over (stage, level) pairs: a softmax over all of a graph's pairs;
                 // the stage's log-probability is its pairs' log-sum-exp, and a level's is
                 // the pair's minus its stage's (the level given the stage).
@@ -561,7 +565,7 @@ impl Policy {
                 let level = joint - stage.clone().select(0, rows.valid.clone());
                 (stage, level)
             }
-            (None, Some(limit_head)) => {
+            Some(limit_head) => {
                 let stage_logits = match &self.query_head {
                     None => self
                         .stage_head
@@ -598,9 +602,6 @@ impl Policy {
                 let level =
                     segment_log_softmax(limit_head.forward(pair_rows), t.pair_job.clone(), t.jobs);
                 (stage, level)
-            }
-            (None, None) => {
-                panic!("a joint-head policy needs a batch with joint rows (Needs::joint)")
             }
         };
         let value = self.critic.as_ref().map(|c| {

@@ -313,12 +313,7 @@ fn score(
     }
     if joint {
         // Row offsets of the valid nodes, once for the minibatch.
-        let mut start = Vec::with_capacity(mb.valid_nodes.len());
-        let mut at = 0u32;
-        for &v in &mb.valid_nodes {
-            start.push(at);
-            at += mb.job_pairs[mb.node_job[v as usize] as usize].1;
-        }
+        let start = mb.joint_row_starts();
         pair_idx.extend(samples.iter().zip(&stage_idx).map(|(smp, &valid)| {
             let taken = trajs[smp.traj as usize].taken[smp.step as usize];
             i64::from(start[valid as usize] + taken.level)

@@ -117,16 +117,20 @@ pub struct FastDecision {
     pub logp: f32,
 }
 
+/// The maximum `m` of `v` and `ln(sum(exp(v - m)))`: a log-sum-exp that cannot overflow.
+fn max_and_log_sum(v: &[f32]) -> (f32, f32) {
+    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (m, v.iter().map(|x| (x - m).exp()).sum::<f32>().ln())
+}
+
 /// `ln(sum(exp(v)))`, shifted by the maximum as `segment_log_sum_exp` is.
 fn log_sum_exp(v: &[f32]) -> f32 {
-    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    m + v.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
+    let (m, lz) = max_and_log_sum(v);
+    m + lz
 }
 
 fn log_softmax(v: &mut [f32]) {
-    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let z: f32 = v.iter().map(|x| (x - m).exp()).sum();
-    let lz = z.ln();
+    let (m, lz) = max_and_log_sum(v);
     v.iter_mut().for_each(|x| *x = *x - m - lz);
 }
 
